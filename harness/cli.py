@@ -1,0 +1,59 @@
+"""``store-harness``: one subcommand per job, each a thin adapter in harness/commands/.
+
+Exit codes, for every subcommand: 0 passed, 1 the server failed (an anomaly,
+a failed conformance case, a breached threshold), 2 the harness could not run
+(bad options, unreachable server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError, HarnessUsageError
+
+#: subcommand -> (module under harness.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("serve", "run the reference server"),
+    "demo": ("demo", "a few participants exercise every operation against a server"),
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="store-harness",
+        description="Load, conformance and consistency testing for realtime stores.",
+    )
+    parser.add_argument("--version", action="version", version=f"store-harness {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"harness.commands.{module_name}")
+        sub = subparsers.add_parser(name, help=help_text, description=module.__doc__)
+        module.configure(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except HarnessUsageError as exc:
+        print(f"store-harness {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except HarnessError as exc:
+        print(f"store-harness {args.command}: could not run: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except KeyboardInterrupt:
+        print(f"store-harness {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

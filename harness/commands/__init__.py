@@ -1,0 +1,1 @@
+"""Subcommand adapters: each has ``configure(parser)`` and ``run(args) -> exit code``."""

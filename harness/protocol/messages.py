@@ -1,0 +1,425 @@
+"""Typed messages of the store protocol and their one encode/decode pair.
+
+This is the only module that knows the wire names (``set``, ``stopObserving``,
+``updatedBy``...). Everything else works with the dataclasses below.
+
+Two decoders live here, one per direction:
+
+* :func:`decode_server_message` is strict: the harness judges servers, so
+  anything the spec does not allow raises :class:`ProtocolViolation` quoting
+  the frame.
+* :func:`interpret_request` is what a server does with a client frame: it
+  returns the typed request or a :class:`Rejection` with the error code the
+  spec's precedence rule picks (docs/protocol.md R5.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from harness.errors import ProtocolViolation
+from harness.protocol.limits import ErrorCode, Limits
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    id: str
+    name: str = ""
+
+
+# --- client to server -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    id: int
+    session: str
+    participant: Participant
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    id: int
+    key: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    id: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    id: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopObserving:
+    id: int
+    observer_id: str
+
+
+Request = Join | Set | Get | Observe | StopObserving
+
+# --- server to client -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    id: int
+    session: str
+    participant: Participant
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    id: int
+    key: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Observing:
+    id: int
+    observer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    id: int | None
+    code: ErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    observer_id: str
+    key: str
+    value: str | None
+    updated_by: Participant
+
+
+Reply = Joined | Ok | Value | Observing | Error
+ServerMessage = Reply | Update
+
+#: The wire ``type`` of each request, and the success reply it expects.
+REQUEST_TYPES: dict[type, str] = {
+    Join: "join",
+    Set: "set",
+    Get: "get",
+    Observe: "observe",
+    StopObserving: "stopObserving",
+}
+EXPECTED_REPLY: dict[type, type] = {
+    Join: Joined,
+    Set: Ok,
+    Get: Value,
+    Observe: Observing,
+    StopObserving: Ok,
+}
+
+
+def request_name(request: Request) -> str:
+    """The wire name of a request's type, e.g. ``stopObserving``."""
+    return REQUEST_TYPES[type(request)]
+
+
+# --- encoding ---------------------------------------------------------------
+
+
+def _participant(p: Participant) -> dict[str, str]:
+    return {"id": p.id, "name": p.name}
+
+
+def to_wire(message: Request | ServerMessage) -> dict[str, Any]:
+    """The JSON object a message is sent as."""
+    match message:
+        case Join(id=i, session=s, participant=p, token=t):
+            data: dict[str, Any] = {"type": "join", "id": i, "session": s}
+            data["participant"] = _participant(p)
+            if t is not None:
+                data["token"] = t
+            return data
+        case Set(id=i, key=k, value=v):
+            return {"type": "set", "id": i, "key": k, "value": v}
+        case Get(id=i, key=k):
+            return {"type": "get", "id": i, "key": k}
+        case Observe(id=i, key=k):
+            return {"type": "observe", "id": i, "key": k}
+        case StopObserving(id=i, observer_id=o):
+            return {"type": "stopObserving", "id": i, "observerId": o}
+        case Joined(id=i, session=s, participant=p, limits=lim):
+            return {
+                "type": "joined",
+                "id": i,
+                "session": s,
+                "participant": _participant(p),
+                "limits": lim.to_wire(),
+            }
+        case Ok(id=i):
+            return {"type": "ok", "id": i}
+        case Value(id=i, key=k, value=v):
+            return {"type": "value", "id": i, "key": k, "value": v}
+        case Observing(id=i, observer_id=o):
+            return {"type": "observing", "id": i, "observerId": o}
+        case Error(id=i, code=c, message=m):
+            return {"type": "error", "id": i, "code": str(c), "message": m}
+        case Update(observer_id=o, key=k, value=v, updated_by=p):
+            return {
+                "type": "update",
+                "observerId": o,
+                "key": k,
+                "value": v,
+                "updatedBy": _participant(p),
+            }
+    raise TypeError(f"not a protocol message: {message!r}")
+
+
+def encode(message: Request | ServerMessage) -> bytes:
+    """One text frame's UTF-8 payload."""
+    return orjson.dumps(to_wire(message))
+
+
+class UpdateFrames:
+    """Builds the update frame for each observer of one write without re-encoding the body.
+
+    A write to a key with a thousand observers is a thousand frames that differ
+    only in ``observerId``; encoding the shared tail once keeps fan-out cheap.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self, key: str, value: str | None, updated_by: Participant) -> None:
+        body = orjson.dumps(
+            {"key": key, "value": value, "updatedBy": _participant(updated_by)}
+        )
+        self._tail = b"," + body[1:]
+
+    def for_observer(self, observer_id: str) -> bytes:
+        return b'{"type":"update","observerId":' + orjson.dumps(observer_id) + self._tail
+
+
+# --- decoding what a server sent (strict) -----------------------------------
+
+
+def parse_json_object(frame: str | bytes) -> dict[str, Any]:
+    """Parse a text frame into a JSON object or raise ProtocolViolation."""
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolViolation(f"frame is not valid JSON ({exc})", frame) from None
+    if not isinstance(data, dict):
+        raise ProtocolViolation("frame is not a JSON object", frame)
+    return data
+
+
+def decode_server_message(frame: str | bytes) -> ServerMessage:
+    """Decode one frame a server sent, checking every field the spec requires."""
+    data = parse_json_object(frame)
+    kind = data.get("type")
+    try:
+        match kind:
+            case "update":
+                return Update(
+                    _str(data, "observerId"),
+                    _str(data, "key"),
+                    _str_or_null(data, "value"),
+                    _participant_from(data, "updatedBy"),
+                )
+            case "ok":
+                return Ok(_int(data, "id"))
+            case "value":
+                return Value(_int(data, "id"), _str(data, "key"), _str_or_null(data, "value"))
+            case "observing":
+                return Observing(_int(data, "id"), _str(data, "observerId"))
+            case "joined":
+                return Joined(
+                    _int(data, "id"),
+                    _str(data, "session"),
+                    _participant_from(data, "participant"),
+                    _limits_from(data),
+                )
+            case "error":
+                if "id" not in data:
+                    raise _Bad("field 'id' is missing (it must be an integer or null)")
+                request_id = None if data["id"] is None else _int(data, "id")
+                code_text = _str(data, "code")
+                try:
+                    code = ErrorCode(code_text)
+                except ValueError:
+                    raise _Bad(f"unknown error code {code_text!r}") from None
+                return Error(request_id, code, _str(data, "message"))
+            case _:
+                raise _Bad(f"unknown message type {kind!r}")
+    except _Bad as exc:
+        raise ProtocolViolation(str(exc), frame) from None
+
+
+class _Bad(Exception):
+    pass
+
+
+def _field(data: dict[str, Any], name: str) -> Any:
+    if name not in data:
+        raise _Bad(f"field {name!r} is missing")
+    return data[name]
+
+
+def _str(data: dict[str, Any], name: str) -> str:
+    value = _field(data, name)
+    if not isinstance(value, str):
+        raise _Bad(f"field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _str_or_null(data: dict[str, Any], name: str) -> str | None:
+    value = _field(data, name)
+    if value is not None and not isinstance(value, str):
+        raise _Bad(f"field {name!r} must be a string or null, got {type(value).__name__}")
+    return value
+
+
+def _int(data: dict[str, Any], name: str) -> int:
+    value = _field(data, name)
+    if not is_integer(value):
+        raise _Bad(f"field {name!r} must be an integer, got {value!r}")
+    return value
+
+
+def _participant_from(data: dict[str, Any], name: str) -> Participant:
+    value = _field(data, name)
+    if not isinstance(value, dict):
+        raise _Bad(f"field {name!r} must be an object")
+    participant_id = _str(value, "id")
+    if not participant_id:
+        raise _Bad(f"field '{name}.id' must be a non-empty string")
+    return Participant(participant_id, _str(value, "name"))
+
+
+def _limits_from(data: dict[str, Any]) -> Limits:
+    value = _field(data, "limits")
+    if not isinstance(value, dict):
+        raise _Bad("field 'limits' must be an object")
+    max_keys, max_bytes = _int(value, "maxKeys"), _int(value, "maxValueBytes")
+    if max_keys < 1 or max_bytes < 1:
+        raise _Bad("limits must be positive integers")
+    return Limits(max_keys, max_bytes)
+
+
+def is_integer(value: object) -> bool:
+    # JSON true/false decode to bool, which Python counts as int; the spec does not.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- interpreting what a client sent (server side) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A request the server must answer with an error instead of applying it."""
+
+    id: int | None
+    code: ErrorCode
+    message: str
+
+    def reply(self) -> Error:
+        return Error(self.id, self.code, self.message)
+
+
+def interpret_request(frame: str | bytes, *, joined: bool, limits: Limits) -> Request | Rejection:
+    """Turn one text frame into a request, or the rejection the spec requires.
+
+    Checks run in the spec's order of precedence (R5.2): BAD_REQUEST, then
+    NOT_JOINED, then the field checks. The checks that need server state
+    (UNKNOWN_OBSERVER for an inactive id, KEY_LIMIT_EXCEEDED, UNAUTHORIZED)
+    are the server's.
+    """
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return Rejection(None, ErrorCode.BAD_REQUEST, "frame is not valid JSON")
+    if not isinstance(data, dict):
+        return Rejection(None, ErrorCode.BAD_REQUEST, "frame is not a JSON object")
+    request_id = data.get("id")
+    if not is_integer(request_id):
+        return Rejection(None, ErrorCode.BAD_REQUEST, "'id' is missing or not an integer")
+    kind = data.get("type")
+    if kind == "join":
+        if joined:
+            return Rejection(request_id, ErrorCode.BAD_REQUEST, "this connection already joined")
+        return _interpret_join(request_id, data)
+    if kind not in ("set", "get", "observe", "stopObserving"):
+        return Rejection(request_id, ErrorCode.BAD_REQUEST, f"unknown request type {kind!r}")
+    if not joined:
+        return Rejection(request_id, ErrorCode.NOT_JOINED, "join a session first")
+    if kind == "stopObserving":
+        observer_id = data.get("observerId")
+        if not isinstance(observer_id, str):
+            return Rejection(
+                request_id, ErrorCode.UNKNOWN_OBSERVER, "'observerId' is missing or not a string"
+            )
+        return StopObserving(request_id, observer_id)
+    key = data.get("key")
+    if not isinstance(key, str) or not key:
+        return Rejection(request_id, ErrorCode.INVALID_KEY, "'key' must be a non-empty string")
+    if kind == "get":
+        return Get(request_id, key)
+    if kind == "observe":
+        return Observe(request_id, key)
+    if "value" not in data:
+        return Rejection(request_id, ErrorCode.INVALID_VALUE, "'value' is missing")
+    value = data["value"]
+    if value is not None and not isinstance(value, str):
+        return Rejection(request_id, ErrorCode.INVALID_VALUE, "'value' must be a string or null")
+    if value is not None:
+        size = utf8_length(value)
+        if size > limits.max_value_bytes:
+            return Rejection(
+                request_id,
+                ErrorCode.VALUE_TOO_LARGE,
+                f"value is {size} bytes in UTF-8; the limit is {limits.max_value_bytes}",
+            )
+    return Set(request_id, key, value)
+
+
+def _interpret_join(request_id: int, data: dict[str, Any]) -> Join | Rejection:
+    def bad(reason: str) -> Rejection:
+        return Rejection(request_id, ErrorCode.BAD_REQUEST, reason)
+
+    session = data.get("session")
+    if not isinstance(session, str) or not session:
+        return bad("'session' must be a non-empty string")
+    participant = data.get("participant")
+    if not isinstance(participant, dict):
+        return bad("'participant' must be an object")
+    participant_id = participant.get("id")
+    if not isinstance(participant_id, str) or not participant_id:
+        return bad("'participant.id' must be a non-empty string")
+    name = participant.get("name")
+    if not isinstance(name, str):
+        return bad("'participant.name' must be a string")
+    token = data.get("token")
+    if "token" in data and not isinstance(token, str):
+        return bad("'token' must be a string when present")
+    return Join(request_id, session, Participant(participant_id, name), token)
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, the unit the value limit is counted in (R3.5)."""
+    # Fast path: ASCII text is one byte a character.
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))

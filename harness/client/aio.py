@@ -88,7 +88,8 @@ class StoreClient(ClientBase):
         except InvalidURI as exc:
             raise HarnessUsageError(f"not a WebSocket URL: {self.url!r} ({exc})") from None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise ConnectionLost(f"could not connect to {self.url}: {exc or type(exc).__name__}")
+            reason = str(exc) or type(exc).__name__
+            raise ConnectionLost(f"could not connect to {self.url}: {reason}") from None
         self._reader = asyncio.get_running_loop().create_task(self._read_frames())
         return self
 
@@ -96,7 +97,10 @@ class StoreClient(ClientBase):
         return self if self._ws is not None else await self.open()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -165,14 +169,15 @@ class StoreClient(ClientBase):
         reply = await self._send_and_wait(pending, pending.frame, text=True)
         return self._result(reply)
 
-    async def _send_and_wait(self, pending: PendingRequest, data: str | bytes, *, text: bool) -> Reply:
+    async def _send_and_wait(
+        self, pending: PendingRequest, data: str | bytes, *, text: bool
+    ) -> Reply:
         self._check_usable(pending)
         if self.trace is not None:
             self.trace("sent", data)
-        try:
+        # On a closed connection the reader fails the waiter with the close reason.
+        with contextlib.suppress(ConnectionClosed):
             await self._ws.send(data, text=text)
-        except ConnectionClosed:
-            pass  # the reader fails the waiter with the close reason
         try:
             async with asyncio.timeout(self.request_timeout):
                 return await asyncio.shield(pending.waiter)
@@ -191,7 +196,9 @@ class StoreClient(ClientBase):
             self._on_unknown(pending)
             if self.violation is not None:
                 raise self.violation
-            raise ConnectionLost(describe_close(self.close_code, self.close_reason), self.close_code)
+            raise ConnectionLost(
+                describe_close(self.close_code, self.close_reason), self.close_code
+            )
 
     async def _read_frames(self) -> None:
         assert self._ws is not None

@@ -104,9 +104,7 @@ class ClientBase:
     def _join_request(
         self, session: str, participant_id: str, name: str, token: str | None
     ) -> Join:
-        return Join(
-            self.protocol.next_id(), session, Participant(participant_id, name), token
-        )
+        return Join(self.protocol.next_id(), session, Participant(participant_id, name), token)
 
     def _set_request(self, key: str, value: str | None) -> Set:
         return Set(self.protocol.next_id(), key, value)
@@ -128,7 +126,9 @@ class ClientBase:
             listener.request_sent(self, pending)
         return pending
 
-    def _begin_raw(self, frame: bytes | str, reply_id: int | None, waiter: object) -> PendingRequest:
+    def _begin_raw(
+        self, frame: bytes | str, reply_id: int | None, waiter: object
+    ) -> PendingRequest:
         pending = self.protocol.send_raw(frame, reply_id, monotonic_ns(), waiter)
         for listener in self.listeners:
             listener.request_sent(self, pending)

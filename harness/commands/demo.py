@@ -76,7 +76,9 @@ async def _demo(url: str, participants: int, writes: int, session: str) -> int:
         p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
         print(f"  {name:<14} n={len(ms):<5} p50={statistics.median(ms):.3f}ms p99={p99:.3f}ms")
     print(f"  every observer got every write: {'yes' if complete else 'NO'}")
-    print(f"  all participants read the same last value {final[0]!r}: {'yes' if converged else 'NO'}")
+    print(
+        f"  all participants read the same last value {final[0]!r}: {'yes' if converged else 'NO'}"
+    )
     return 0 if complete and converged and errors == 1 else 1
 
 
@@ -90,4 +92,3 @@ def run(args: argparse.Namespace) -> int:
             return await _demo(server.url, args.participants, args.writes, args.session)
 
     return asyncio.run(main())
-

@@ -203,9 +203,7 @@ class UpdateFrames:
     __slots__ = ("_tail",)
 
     def __init__(self, key: str, value: str | None, updated_by: Participant) -> None:
-        body = orjson.dumps(
-            {"key": key, "value": value, "updatedBy": _participant(updated_by)}
-        )
+        body = orjson.dumps({"key": key, "value": value, "updatedBy": _participant(updated_by)})
         self._tail = b"," + body[1:]
 
     def for_observer(self, observer_id: str) -> bytes:

@@ -88,7 +88,10 @@ class EmbeddedServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -102,7 +105,15 @@ class ServerProcess:
 
     def __init__(self, extra_args: Sequence[str] = (), *, host: str = "127.0.0.1") -> None:
         self.args = [
-            sys.executable, "-m", "harness", "serve", "--host", host, "--port", "0", *extra_args
+            sys.executable,
+            "-m",
+            "harness",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            "0",
+            *extra_args,
         ]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
@@ -149,6 +160,9 @@ class ServerProcess:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -18,7 +18,11 @@ from harness.errors import HarnessError, HarnessUsageError
 #: subcommand -> (module under harness.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run the reference server"),
+    "swarm": ("swarm", "a locust swarm of participants, judged at the end"),
     "demo": ("demo", "a few participants exercise every operation against a server"),
+    "conformance": ("conformance", "run the conformance suite against servers; graded reports"),
+    "check": ("check", "check recorded histories for consistency anomalies"),
+    "report": ("report", "turn a run directory into HTML, JSON, Markdown and .hgrm reports"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2

@@ -43,10 +43,22 @@ UpdateCallback = Callable[[str | None, Participant], None]
 DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
+
 # Connection ids must stay unique when histories from many processes and
-# machines are merged, so each process gets a random tag.
-_PROCESS_TAG = f"{os.getpid():x}{secrets.token_hex(2)}"
-_connection_numbers = itertools.count(1)
+# machines are merged, so each process gets a random tag, renewed in a forked
+# child (locust --processes forks after the locustfile is imported).
+def _new_process_tag() -> None:
+    global _PROCESS_TAG, _connection_numbers
+    _PROCESS_TAG = f"{os.getpid():x}{secrets.token_hex(2)}"
+    _connection_numbers = itertools.count(1)
+
+
+_new_process_tag()
+os.register_at_fork(after_in_child=_new_process_tag)
+
+
+def process_tag() -> str:
+    return _PROCESS_TAG
 
 
 def new_connection_id() -> str:
@@ -72,6 +84,12 @@ class ClientListener:
     def update_received(self, client: ClientBase, update: Update, received_ns: int) -> None:
         pass
 
+    def connection_closed(self, client: ClientBase, closed_ns: int, by_client: bool) -> None:
+        """The connection ended; ``closed_ns`` is when the client began closing it, if it did.
+
+        Observers stop at that instant: a history must not expect later updates.
+        """
+
 
 class ClientBase:
     """State and reply handling shared by both front ends."""
@@ -95,6 +113,8 @@ class ClientBase:
         self.limits: Limits | None = None
         self.close_code: int | None = None
         self.close_reason: str = ""
+        #: When this side began closing, so histories end its observers there, not later.
+        self.closing_ns: int | None = None
         self._callbacks: dict[str, UpdateCallback | None] = {}
         # Callbacks of observe requests still waiting for their observerId.
         self._waiting_callbacks: dict[int, UpdateCallback | None] = {}
@@ -183,6 +203,10 @@ class ClientBase:
         failed = [p for p in self.protocol.fail_all() if not p.abandoned]
         for pending in failed:
             self._on_unknown(pending)
+        by_client = self.closing_ns is not None
+        closed_ns = self.closing_ns if by_client else monotonic_ns()
+        for listener in self.listeners:
+            listener.connection_closed(self, closed_ns, by_client)
         return failed
 
     # --- replies to return values --------------------------------------------

@@ -110,8 +110,10 @@ class ClientConnection:
             else:
                 reason = f"reply id {message.id!r} matches no pending request (pending: {ids})"
             raise ProtocolViolation(reason, frame)
-        self.pending.popleft()
+        # Checked before it leaves the queue: a violating reply must leave the request
+        # pending, so the front end fails it with the violation instead of losing it.
         self._check_reply(head, message, frame)
+        self.pending.popleft()
         return head, message
 
     def _check_reply(self, pending: PendingRequest, reply: Reply, frame: str | bytes) -> None:

@@ -246,7 +246,7 @@ def decode_server_message(frame: str | bytes) -> ServerMessage:
             case "joined":
                 return Joined(
                     _int(data, "id"),
-                    _str(data, "session"),
+                    _nonempty_str(data, "session"),
                     _participant_from(data, "participant"),
                     _limits_from(data),
                 )
@@ -280,6 +280,13 @@ def _str(data: dict[str, Any], name: str) -> str:
     value = _field(data, name)
     if not isinstance(value, str):
         raise _Bad(f"field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _nonempty_str(data: dict[str, Any], name: str) -> str:
+    value = _str(data, name)
+    if not value:
+        raise _Bad(f"field {name!r} must be a non-empty string")
     return value
 
 

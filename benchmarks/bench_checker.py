@@ -1,0 +1,149 @@
+"""How the checker's cost grows with history length (100 keys, 50 participants).
+
+    python benchmarks/bench_checker.py                  # 10k, 100k and 1M events
+    python benchmarks/bench_checker.py --sizes 10000 100000
+
+Each size runs in a fresh child process so its peak memory (max RSS) is its
+own. A history is generated from a correct store in simulated time (each
+participant observes 10 of the keys; sets, gets and the updates they cause),
+then :func:`harness.checker.check` is timed on it. Prints events/s per size and
+the growth exponent ``k`` of time ~ events^k between consecutive sizes (1.0 is
+linear). Also runnable under pytest-benchmark: ``pytest benchmarks/ --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import itertools
+
+from harness.checker import check
+
+KEYS, PARTICIPANTS, OBSERVED_PER_PARTICIPANT = 100, 50, 10
+
+
+def generate(events_wanted: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    keys = [f"key{i}" for i in range(KEYS)]
+    names = [f"p{i}" for i in range(PARTICIPANTS)]
+    events: list[dict[str, Any]] = [{"ev": "header", "process": "bench", "clock": "bench/1"}]
+    observers: dict[str, list[str]] = {key: [] for key in keys}
+    last: dict[tuple[str, str], int] = {}
+    for name in names:
+        for key in rng.sample(keys, OBSERVED_PER_PARTICIPANT):
+            common = {"conn": name, "p": name, "s": "s", "req": len(events), "key": key}
+            events.append({"ev": "invoke", "t": 0, "op": "observe", **common})
+            events.append(
+                {
+                    "ev": "done",
+                    "t": 1,
+                    "op": "observe",
+                    "result": "observing",
+                    "obs": f"{name}/{key}",
+                    **common,
+                }
+            )
+            observers[key].append(name)
+            last[(name, key)] = 1
+    state: dict[str, str | None] = dict.fromkeys(keys)
+    clock, number = 1000, 0
+    while len(events) < events_wanted:
+        number += 1
+        clock += 10
+        who, key = rng.choice(names), rng.choice(keys)
+        common = {"conn": who, "p": who, "s": "s", "req": number + 10_000, "key": key}
+        call, ret = clock - rng.randint(1, 40), clock + rng.randint(1, 40)
+        if rng.random() < 0.7:
+            value = f"{who}#{number}@{clock}"
+            state[key] = value
+            events.append({"ev": "invoke", "t": call, "op": "set", "value": value, **common})
+            events.append({"ev": "done", "t": ret, "op": "set", "result": "ok", **common})
+            for name in observers[key]:
+                at = last[(name, key)] = max(last[(name, key)] + 1, clock + rng.randint(0, 60))
+                events.append(
+                    {
+                        "ev": "update",
+                        "t": at,
+                        "conn": name,
+                        "p": name,
+                        "s": "s",
+                        "obs": f"{name}/{key}",
+                        "key": key,
+                        "value": value,
+                        "by": who,
+                    }
+                )
+        else:
+            events.append({"ev": "invoke", "t": call, "op": "get", **common})
+            events.append(
+                {
+                    "ev": "done",
+                    "t": ret,
+                    "op": "get",
+                    "result": "value",
+                    "value": state[key],
+                    **common,
+                }
+            )
+    events[1:] = sorted(events[1:], key=lambda e: e["t"])
+    return events
+
+
+def measure(size: int) -> dict[str, Any]:
+    events = generate(size)
+    started = time.perf_counter()
+    verdict = check(events)
+    elapsed = time.perf_counter() - started
+    assert verdict.result == "valid", verdict.to_text()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"events": len(events), "seconds": elapsed, "peak_bytes": peak}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return 0
+    results = []
+    for size in args.sizes:
+        child = subprocess.run(
+            [sys.executable, __file__, "--one", str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(child.stdout)
+        results.append(result)
+        print(
+            f"{result['events']:>9} events  {result['seconds']:7.2f} s  "
+            f"{result['events'] / result['seconds']:>10,.0f} events/s  "
+            f"peak RSS {result['peak_bytes'] / 2**20:,.0f} MiB (generator included)"
+        )
+    for a, b in itertools.pairwise(results):
+        exponent = math.log(b["seconds"] / a["seconds"]) / math.log(b["events"] / a["events"])
+        print(f"growth exponent {a['events']} -> {b['events']}: {exponent:.2f}")
+    return 0
+
+
+def test_check_100k_events(benchmark: Any) -> None:
+    events = generate(100_000)
+    verdict = benchmark.pedantic(check, args=(events,), rounds=1, iterations=1)
+    assert verdict.result == "valid"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The consistency checker: does one order of writes per key explain a recorded history?
+
+    from harness.checker import check
+    from harness.recording import read_history
+
+    verdict = check(read_history(["worker-1.jsonl", "worker-2.jsonl"]))
+    print(verdict.to_text())          # or verdict.to_json()
+    assert verdict.result in ("valid", "invalid", "unknown")
+
+Per (session, key), porcupine-style, it checks (docs/protocol.md):
+
+1. order: no duplicate or unknown updates; all observers follow one order (R4.2, R4.3);
+2. completeness: acknowledged writes reach every observer active across them,
+   refused writes appear nowhere (R4.1, R5.3);
+3. convergence: gets after the last write agree on it (R3.9);
+4. real time: writes are ordered consistently with real time, and every get is
+   linearizable (R3.8), using the observers' order when they cover the key and
+   a linearizability search when they do not;
+5. limits: the session never holds more than ``maxKeys`` keys, and
+   KEY_LIMIT_EXCEEDED is returned only when that many could be held (R3.6).
+
+A request whose reply never came is ``unknown`` (it may or may not have taken
+effect), never failed; an observer is owed updates only while it was surely
+active (from the observe's reply to the stopObserving or the client's close).
+"""
+
+from harness.checker.core import check
+from harness.checker.search import REGISTER, Model, linearizable
+from harness.checker.verdict import KINDS, Anomaly, Verdict
+
+__all__ = ["KINDS", "REGISTER", "Anomaly", "Model", "Verdict", "check", "linearizable"]

@@ -1,0 +1,198 @@
+"""``check(history) -> Verdict``: every check, key by key, as one pure function."""
+
+from __future__ import annotations
+
+import gc
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from harness.checker.history import FAILED, UNKNOWN, KeyHistory, partition
+from harness.checker.limits import check_limits
+from harness.checker.order import check_completeness, check_order
+from harness.checker.realtime import check_convergence, check_with_order
+from harness.checker.search import DEFAULT_BUDGET, linearizable
+from harness.checker.verdict import KEEP_PER_KIND, Anomaly, Verdict
+from harness.recording import History
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = defaultdict(int)
+        self.kept: dict[str, list[Anomaly]] = defaultdict(list)
+
+    def __call__(self, anomaly: Anomaly) -> None:
+        self.counts[anomaly.kind] += 1
+        if len(self.kept[anomaly.kind]) < KEEP_PER_KIND:
+            self.kept[anomaly.kind].append(anomaly)
+
+
+def check(
+    history: History | Iterable[dict[str, Any]], *, search_budget: int = DEFAULT_BUDGET
+) -> Verdict:
+    """Decide whether one order of writes per key explains everything in ``history``.
+
+    ``history`` is what :func:`harness.recording.read_history` returns, or the
+    events themselves (header first). Pure: it reads the history and nothing else.
+    """
+    if not isinstance(history, History):
+        history = History.from_events(history)
+    # The checker allocates millions of small objects and frees none until it returns;
+    # the cyclic collector would rescan them all again and again (superlinear cost).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(history, search_budget)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check(history: History, search_budget: int) -> Verdict:
+    parts = partition(history)
+    report = _Collector()
+    notes: list[str] = []
+    stats = {"events": len(history.events), "keys": len(parts.keys)}
+    ambiguous = searched = undecided = delivered = quiet = refusals = 0
+    for key_history in parts.keys.values():
+        _check_values_read(key_history, report)
+        order = check_order(key_history, report)
+        ambiguous += order.ambiguous_updates
+        delivered += check_completeness(key_history, order, report)
+        chain = order.chain
+        if chain is not None and _covers_reads(key_history, chain):
+            ambiguous += check_with_order(key_history, chain, report)
+        elif not order.broken:
+            outcome = _search(key_history, search_budget, report)
+            searched += bool(key_history.reads)
+            undecided += outcome is None
+        quiet += check_convergence(key_history, chain, report)
+    by_session: dict[str, list[KeyHistory]] = defaultdict(list)
+    for key_history in parts.keys.values():
+        by_session[key_history.session].append(key_history)
+    for session, histories in by_session.items():
+        if session in parts.max_keys:
+            refusals += check_limits(session, histories, parts.max_keys[session], report)
+        elif any(w.code == "KEY_LIMIT_EXCEEDED" for h in histories for w in h.writes):
+            notes.append(
+                f"session {session!r}: no join recorded, so its key limit is unknown "
+                "and KEY_LIMIT_EXCEEDED refusals were not judged"
+            )
+    stats.update(
+        requests=parts.requests,
+        updates=parts.updates,
+        deliveries_checked=delivered,
+        quiescent_gets=quiet,
+        refusals_judged=refusals,
+        keys_searched=searched,
+    )
+    if ambiguous:
+        notes.append(
+            f"{ambiguous} updates or gets carried a value written more than once; "
+            "they were not used to recover the order, so anomalies involving them "
+            "may be missed"
+        )
+    if searched:
+        notes.append(
+            f"{searched} keys had no single order of writes from observers; their "
+            "gets and writes were checked by a linearizability search instead"
+        )
+    if undecided:
+        notes.append(
+            f"{undecided} keys were too large for the search budget "
+            f"({search_budget} steps): their real-time check is unknown"
+        )
+    if parts.domains > 1:
+        notes.append(
+            f"{parts.domains} clock domains (machines): times were compared only "
+            "within one domain, so checks across machines are weaker"
+        )
+    if history.truncated:
+        notes.append("lines cut short by a crash were skipped: " + ", ".join(history.truncated))
+    examples = {kind: min(kept, key=lambda a: len(a.events)) for kind, kept in report.kept.items()}
+    if report.counts:
+        result = "invalid"
+    elif undecided or not history.events:
+        result = "unknown"
+        if not history.events:
+            notes.append("the history holds no events")
+    else:
+        result = "valid"
+    return Verdict(
+        result,
+        dict(report.counts),
+        examples,
+        [a for kept in report.kept.values() for a in kept],
+        notes,
+        stats,
+    )
+
+
+def _check_values_read(history: KeyHistory, report: _Collector) -> None:
+    """A get may only return a value some set wrote and the server accepted."""
+    statuses: dict[str | None, set[str]] = defaultdict(set)
+    for write in history.writes:
+        statuses[write.value].add(write.status)
+    for read in history.reads:
+        if read.value is None:
+            continue
+        found = statuses.get(read.value)
+        if not found:
+            report(
+                Anomaly(
+                    "unknown_value",
+                    f"a get returned {read.value!r}, which no recorded set wrote",
+                    history.session,
+                    history.key,
+                    list(read.events),
+                )
+            )
+        elif found == {FAILED}:
+            refused = next(w for w in history.writes if w.value == read.value)
+            report(
+                Anomaly(
+                    "failed_write_visible",
+                    f"a get returned {read.value!r}, whose set was refused with {refused.code}",
+                    history.session,
+                    history.key,
+                    [*refused.events, *read.events],
+                )
+            )
+
+
+def _covers_reads(history: KeyHistory, chain: list[Any]) -> bool:
+    values = {w.value for w in chain}
+    unchained = {w.value for w in history.writes if w.status == UNKNOWN} - values
+    return not any(r.value in unchained for r in history.reads)
+
+
+def _search(history: KeyHistory, budget: int, report: _Collector) -> bool | None:
+    ops = [w for w in history.writes if w.status != FAILED]
+    if not history.reads or not ops:
+        return True  # writes alone are always linearizable; gets of a never-written key are null
+    if len({op.domain for op in [*ops, *history.reads]}) > 1:
+        return None
+    result = linearizable([*ops, *history.reads], budget=budget)
+    if result.linearizable is False and result.stuck is not None:
+        stuck = result.stuck
+        last_writes = [op for op in result.longest if op in ops][-2:]
+        report(
+            Anomaly(
+                "nonlinearizable",
+                f"no order of this key's writes explains {_describe(stuck)}; "
+                f"the longest explanation found ends with "
+                f"{', '.join(repr(w.value) for w in last_writes) or 'no write'}",
+                history.session,
+                history.key,
+                [e for op in [*last_writes, stuck] for e in op.events],
+            )
+        )
+    return result.linearizable
+
+
+def _describe(op: Any) -> str:
+    from harness.checker.history import Read
+
+    if isinstance(op, Read):
+        return f"the get that returned {op.value!r}"
+    return f"the write of {op.value!r} by {op.participant}"

@@ -1,0 +1,171 @@
+"""From recorded events to operations, partitioned by (session, key) like porcupine's.
+
+Each request's ``invoke`` and ``done`` become one operation with a call and a
+return time; a request with no ``done`` (the history ends first) or an
+``unknown`` one returns at infinity: it may have taken effect at any later
+instant, or never. Updates are grouped by observer, in the order received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.recording import History
+
+INF = 1 << 62
+OK, FAILED, UNKNOWN = "ok", "failed", "unknown"
+
+
+@dataclass(slots=True, eq=False)
+class Write:
+    participant: str | None
+    value: str | None
+    inv: int
+    comp: int  # INF when the outcome is unknown
+    status: str
+    domain: int
+    gave_up: int  # when the client stopped waiting (== comp unless unknown)
+    events: list[dict[str, Any]]
+    code: str | None = None
+
+    @property
+    def token(self) -> tuple[str | None, str | None]:
+        return self.value, self.participant
+
+
+@dataclass(slots=True, eq=False)
+class Read:
+    participant: str | None
+    value: str | None
+    inv: int
+    comp: int
+    domain: int
+    events: list[dict[str, Any]]
+
+
+@dataclass(slots=True, eq=False)
+class Observer:
+    conn: str
+    participant: str | None
+    observer_id: str
+    domain: int
+    #: When the observe was acknowledged, or None when that was not recorded.
+    start: int | None = None
+    #: When it stopped for sure: stopObserving sent, or this side began closing.
+    end: int = INF
+    end_known: bool = False
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    start_event: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class KeyHistory:
+    session: str
+    key: str
+    writes: list[Write] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
+    observers: list[Observer] = field(default_factory=list)
+
+
+@dataclass
+class Partitioned:
+    keys: dict[tuple[str, str], KeyHistory]
+    #: session -> the smallest maxKeys any join in it was told
+    max_keys: dict[str, int]
+    #: session -> keys refused with KEY_LIMIT_EXCEEDED (part of their KeyHistory too)
+    domains: int
+    requests: int
+    updates: int
+
+
+def partition(history: History) -> Partitioned:
+    keys: dict[tuple[str, str], KeyHistory] = {}
+    max_keys: dict[str, int] = {}
+    invokes: dict[tuple[str, int], dict[str, Any]] = {}
+    observers: dict[tuple[str, str], Observer] = {}
+    closed: dict[str, dict[str, Any]] = {}
+    requests = updates = 0
+
+    def key_history(session: str, key: str) -> KeyHistory:
+        found = keys.get((session, key))
+        if found is None:
+            found = keys[(session, key)] = KeyHistory(session, key)
+        return found
+
+    for event in history.events:
+        kind = event["ev"]
+        if kind == "update":
+            updates += 1
+            observer = observers.get((event["conn"], event["obs"]))
+            if observer is None:
+                # The observe's reply was not recorded (it timed out): order checks only.
+                observer = Observer(event["conn"], event.get("p"), event["obs"], event["d"])
+                observers[(event["conn"], event["obs"])] = observer
+                key_history(event.get("s") or "", event["key"]).observers.append(observer)
+            observer.updates.append(event)
+        elif kind == "invoke":
+            requests += 1
+            invokes[(event["conn"], event["req"])] = event
+            if event["op"] == "stop":
+                observer = observers.get((event["conn"], event.get("obs")))
+                if observer is not None and not observer.end_known:
+                    observer.end, observer.end_known = event["t"], True
+        elif kind == "done":
+            call = invokes.pop((event["conn"], event["req"]), None)
+            if call is not None:
+                _complete(call, event, key_history, observers, max_keys)
+        elif kind == "closed":
+            closed[event["conn"]] = event
+    for call in invokes.values():  # never answered within the history
+        _complete(call, None, key_history, observers, max_keys)
+    for observer in observers.values():
+        close = closed.get(observer.conn)
+        if observer.end_known:
+            continue
+        if close is not None and close.get("by_client"):
+            observer.end, observer.end_known = close["t"], True
+        else:
+            # Closed by the server or never seen closing: no later update is owed.
+            last = observer.updates[-1]["t"] if observer.updates else observer.start
+            observer.end = last if last is not None else INF
+    return Partitioned(keys, max_keys, len(history.clocks), requests, updates)
+
+
+def _complete(
+    call: dict[str, Any],
+    done: dict[str, Any] | None,
+    key_history: Any,
+    observers: dict[tuple[str, str], Observer],
+    max_keys: dict[str, int],
+) -> None:
+    op = call["op"]
+    result = done["result"] if done is not None else "unknown"
+    session = (done.get("s") if done is not None else None) or call.get("s") or ""
+    events = [call] if done is None else [call, done]
+    if op == "set":
+        gave_up = done["t"] if done is not None else INF
+        status = OK if result == "ok" else UNKNOWN if result == "unknown" else FAILED
+        write = Write(
+            call.get("p"),
+            call.get("value"),
+            call["t"],
+            INF if status == UNKNOWN else gave_up,
+            status,
+            call["d"],
+            gave_up,
+            events,
+            done.get("code") if done is not None else None,
+        )
+        key_history(session, call.get("key") or "").writes.append(write)
+    elif op == "get" and result == "value":
+        read = Read(call.get("p"), done.get("value"), call["t"], done["t"], call["d"], events)
+        key_history(session, call.get("key") or "").reads.append(read)
+    elif op == "observe" and result == "observing":
+        observer = Observer(call["conn"], call.get("p"), done["obs"], call["d"], done["t"])
+        observer.start_event = done
+        observers[(call["conn"], done["obs"])] = observer
+        key_history(session, call.get("key") or "").observers.append(observer)
+    elif op == "join" and result == "joined" and isinstance(done.get("maxKeys"), int):
+        session = call.get("s") or ""
+        max_keys[session] = min(max_keys.get(session, done["maxKeys"]), done["maxKeys"])

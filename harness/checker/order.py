@@ -1,0 +1,303 @@
+"""Checks 1 and 2: one order of writes that every observer follows, and no lost updates.
+
+Every observer active when a write is applied receives it, in apply order
+(R4.1, R4.3). So whenever two observers both receive write ``w``, they must
+agree on which write comes right after it (and right before it): a write can
+have only one successor. That makes recovering the order linear: collect
+successor and predecessor links from every observer's sequence, flag
+conflicting links (a gap, or a different order) and cycles, and what is left
+is a set of chains. One chain holding every write is the order the real-time
+check then uses.
+
+Writes are told apart by (value, writer). A value written more than once is
+ambiguous: updates carrying it are not linked, and the verdict says so.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import Any
+
+from harness.checker.history import FAILED, OK, KeyHistory, Observer, Write
+from harness.checker.verdict import Anomaly
+
+Report = Callable[[Anomaly], None]
+
+
+class KeyOrder:
+    """What the order check learned about one key, for the checks after it."""
+
+    def __init__(self) -> None:
+        #: Per observer, the writes it received (unambiguous ones).
+        self.seen: dict[Observer, set[Write]] = {}
+        self.by_token: dict[tuple[str | None, str | None], list[Write]] = {}
+        self.ambiguous_updates = 0
+        self.broken = False  # an order anomaly: there is no single order to use
+        #: The writes in order, when one chain holds all of them that matter.
+        self.chain: list[Write] | None = None
+
+
+def check_order(history: KeyHistory, report: Report) -> KeyOrder:
+    result = KeyOrder()
+    by_token = result.by_token
+    for write in history.writes:
+        by_token.setdefault(write.token, []).append(write)
+    # (write, next write) -> how many observers saw that link, and the first who did.
+    succ: dict[Write, dict[Write, int]] = {}
+    pred: dict[Write, dict[Write, int]] = {}
+    first_seen: dict[tuple[Write, Write], tuple[Observer, int]] = {}
+    walks: dict[Observer, list[tuple[Write, int, bool]]] = {}
+    for observer in history.observers:
+        seen: set[Write] = set()
+        result.seen[observer] = seen
+        walk = walks[observer] = []
+        previous: Write | None = None
+        for index, update in enumerate(observer.updates):
+            write = _identify(history, observer, update, result, report)
+            if write is None:
+                previous = None
+                continue
+            if write in seen:
+                first = next(u for u in observer.updates if _same(u, update))
+                report(
+                    _anomaly(
+                        "duplicate_update",
+                        history,
+                        [*write.events, first, update],
+                        f"observer {observer.observer_id} received {update['value']!r} twice",
+                    )
+                )
+                result.broken = True
+                continue
+            seen.add(write)
+            walk.append((write, index, previous is not None))
+            if previous is not None:
+                counts = succ.setdefault(previous, {})
+                if write not in counts:
+                    counts[write] = 0
+                    first_seen[(previous, write)] = (observer, index)
+                counts[write] += 1
+                back = pred.setdefault(write, {})
+                back[previous] = back.get(previous, 0) + 1
+            previous = write
+    conflicted = any(len(c) > 1 for c in succ.values()) or any(len(c) > 1 for c in pred.values())
+    if conflicted:
+        result.broken = True
+        _blame(history, walks, succ, pred, first_seen, result, report)
+    if not result.broken:
+        chain_succ = {w: next(iter(c)) for w, c in succ.items()}
+        result.chain = _single_chain(history, chain_succ, first_seen, result, report)
+    return result
+
+
+def _identify(
+    history: KeyHistory,
+    observer: Observer,
+    update: dict[str, Any],
+    result: KeyOrder,
+    report: Report,
+) -> Write | None:
+    """The write an update delivers, or None when it is unknown, refused or ambiguous."""
+    candidates = result.by_token.get((update["value"], update.get("by")))
+    if not candidates:
+        report(
+            _anomaly(
+                "unknown_value",
+                history,
+                [update],
+                f"observer {observer.observer_id} received {update['value']!r} "
+                f"from {update.get('by')!r}, which no recorded set wrote",
+            )
+        )
+        return None
+    live = [w for w in candidates if w.status != FAILED]
+    if not live:
+        report(
+            _anomaly(
+                "failed_write_visible",
+                history,
+                [*candidates[0].events, update],
+                f"observer {observer.observer_id} received a write that the "
+                f"server refused with {candidates[0].code}",
+            )
+        )
+        return None
+    if len(live) > 1:
+        result.ambiguous_updates += 1
+        return None
+    return live[0]
+
+
+def _blame(
+    history: KeyHistory,
+    walks: dict[Observer, list[tuple[Write, int, bool]]],
+    succ: dict[Write, dict[Write, int]],
+    pred: dict[Write, dict[Write, int]],
+    first_seen: dict[tuple[Write, Write], tuple[Observer, int]],
+    result: KeyOrder,
+    report: Report,
+) -> None:
+    """Observers disagree on what follows some write: flag each one against the majority.
+
+    Each write has one true successor, so the link most observers saw is taken
+    as it and every observer whose sequence breaks it is reported once: as a
+    gap when it never received the majority's write, else as a different order.
+    """
+    usual_next = {w: max(c, key=c.__getitem__) for w, c in succ.items()}
+    usual_prev = {w: max(c, key=c.__getitem__) for w, c in pred.items()}
+    for observer, walk in walks.items():
+        for position in range(1, len(walk)):
+            after, index, linked = walk[position]
+            if not linked:
+                continue
+            before = walk[position - 1][0]
+            if usual_next[before] is not after:
+                expected, anchor, word = usual_next[before], before, "after"
+                pair = (before, expected)
+            elif usual_prev[after] is not before:
+                expected, anchor, word = usual_prev[after], after, "before"
+                pair = (expected, after)
+            else:
+                continue
+            witness, witness_index = first_seen[pair]
+            kind = "order_divergence" if expected in result.seen[observer] else "gap"
+            got = after if word == "after" else before
+            report(
+                _anomaly(
+                    kind,
+                    history,
+                    [
+                        witness.updates[witness_index - 1],
+                        witness.updates[witness_index],
+                        observer.updates[index - 1],
+                        observer.updates[index],
+                    ],
+                    f"right {word} {_show(anchor)}, observer {witness.observer_id} (and most "
+                    f"others) received {_show(expected)} but observer {observer.observer_id} "
+                    f"received {_show(got)}",
+                    {
+                        "sequences": {
+                            _label(witness): _window(witness, witness_index),
+                            _label(observer): _window(observer, index),
+                        }
+                    },
+                )
+            )
+            break  # one anomaly per observer: the rest of its sequence follows from it
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["value"] == b["value"] and a.get("by") == b.get("by")
+
+
+def _label(observer: Observer) -> str:
+    return f"{observer.observer_id} ({observer.participant})"
+
+
+def _window(observer: Observer, index: int, before: int = 3, after: int = 3) -> list[str]:
+    low, high = max(0, index - 1 - before), min(len(observer.updates), index + 1 + after)
+    shown = [repr(u["value"]) for u in observer.updates[low:high]]
+    return (["..."] if low else []) + shown + (["..."] if high < len(observer.updates) else [])
+
+
+def _show(write: Write) -> str:
+    return f"{write.value!r} (by {write.participant})"
+
+
+def _single_chain(
+    history: KeyHistory,
+    succ: dict[Write, Write],
+    first_seen: dict[tuple[Write, Write], tuple[Observer, int]],
+    result: KeyOrder,
+    report: Report,
+) -> list[Write] | None:
+    """Walk the chains; flag a cycle; return the one chain if it holds every write that matters."""
+    has_pred = set(succ.values())
+    chains: list[list[Write]] = []
+    placed: set[Write] = set()
+    for write in succ:
+        if write in has_pred:
+            continue
+        chain = [write]
+        while chain[-1] in succ:
+            chain.append(succ[chain[-1]])
+        placed.update(chain)
+        chains.append(chain)
+    in_cycle = [w for w in succ if w not in placed]
+    if in_cycle:
+        # Observers that each saw part of the writes, in orders no one order can join.
+        result.broken = True
+        cycle = [in_cycle[0]]
+        while succ[cycle[-1]] is not cycle[0]:
+            cycle.append(succ[cycle[-1]])
+        witnesses = [first_seen[(w, succ[w])] for w in cycle]
+        report(
+            _anomaly(
+                "order_divergence",
+                history,
+                [e for o, i in witnesses[:3] for e in (o.updates[i - 1], o.updates[i])],
+                "the orders observers received form a cycle: "
+                + " < ".join(_show(w) for w in [*cycle, cycle[0]]),
+                {"sequences": {_label(o): _window(o, i) for o, i in witnesses[:3]}},
+            )
+        )
+        return None
+    # Writes no observer linked to another are chains of their own.
+    alone = {w for seen in result.seen.values() for w in seen} - placed
+    chains.extend([w] for w in alone)
+    holding = [c for c in chains if any(w.status == OK for w in c)]
+    needed = [w for w in history.writes if w.status == OK]
+    if not needed:
+        return holding[0] if len(holding) == 1 else []
+    if len(holding) != 1:
+        return None
+    members = set(holding[0])
+    return holding[0] if all(w in members for w in needed) else None
+
+
+def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> int:
+    """Every acknowledged write reaches every observer active across it (R4.1).
+
+    Returns how many (write, observer) deliveries were checked.
+    """
+    writes = sorted(
+        (w for w in history.writes if w.status == OK and len(order.by_token[w.token]) == 1),
+        key=lambda w: w.inv,
+    )
+    invokes = [w.inv for w in writes]
+    checked = 0
+    for observer in history.observers:
+        if observer.start is None:
+            continue
+        seen = order.seen[observer]
+        for position in range(bisect_right(invokes, observer.start), len(writes)):
+            write = writes[position]
+            if write.inv >= observer.end:
+                break
+            if write.comp >= observer.end or write.domain != observer.domain:
+                continue
+            checked += 1
+            if write not in seen:
+                events = [observer.start_event] if observer.start_event else []
+                report(
+                    _anomaly(
+                        "lost_update",
+                        history,
+                        [*events, *write.events],
+                        f"observer {observer.observer_id} of {observer.participant} was active "
+                        f"from before {_show(write)} was sent until after it was acknowledged, "
+                        "and never received it",
+                    )
+                )
+    return checked
+
+
+def _anomaly(
+    kind: str,
+    history: KeyHistory,
+    events: list[dict[str, Any]],
+    message: str,
+    detail: dict[str, Any] | None = None,
+) -> Anomaly:
+    return Anomaly(kind, message, history.session, history.key, events, detail or {})

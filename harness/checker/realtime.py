@@ -1,0 +1,229 @@
+"""Check 4 with a known write order, and check 3: real time, linearizable gets, convergence.
+
+With the order of writes ``W1..Wn`` recovered from observers, linearizability of
+one key is a system of bounds on the instants ``a1 <= a2 <= ... <= an`` at which
+the writes took effect: ``Wi`` took effect inside its own call..return window,
+and a get that returned ``Wk`` (``W0`` is the empty key) took effect at an
+instant ``t`` in its window with ``ak <= t`` and ``t <= a(k+1)``; so
+``ak <= get.return`` and ``a(k+1) >= get.call``. Such a system is infeasible
+exactly when some lower bound on an earlier write exceeds an upper bound on a
+later (or the same) one, and the two operations that set those bounds are the
+counterexample. One pass with a running maximum finds them: polynomial, in
+fact linear after sorting, where a search would be exponential.
+
+Times from different clock domains (machines) cannot be compared, so the
+system is solved once per domain, with that domain's operations only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from harness.checker.history import INF, OK, UNKNOWN, KeyHistory, Read, Write
+from harness.checker.verdict import Anomaly
+
+Report = Callable[[Anomaly], None]
+Source = Write | Read
+
+
+def check_with_order(history: KeyHistory, chain: list[Write], report: Report) -> int:
+    """Check gets and write order against ``chain``; returns how many gets were ambiguous."""
+    position = {write: index for index, write in enumerate(chain, 1)}
+    by_value: dict[str | None, list[int]] = defaultdict(list)
+    for write in chain:
+        by_value[write.value].append(position[write])
+    by_value[None].insert(0, 0)  # the key before any write
+    n = len(chain)
+    domains = {w.domain for w in chain} | {r.domain for r in history.reads}
+    ambiguous = 0
+    for domain in sorted(domains):
+        # lower[i] / upper[i]: the tightest bound on a_i and who set it.
+        lower: list[tuple[int, Source | None]] = [(-INF, None)] * (n + 2)
+        upper: list[tuple[int, Source | None]] = [(INF, None)] * (n + 2)
+        for write in chain:
+            if write.domain == domain:
+                i = position[write]
+                lower[i] = max(lower[i], (write.inv, write), key=_first)
+                upper[i] = min(upper[i], (write.comp, write), key=_first)
+        multi: list[tuple[Read, list[int]]] = []
+        for read in history.reads:
+            if read.domain != domain:
+                continue
+            candidates = by_value.get(read.value, [])
+            if not candidates:
+                continue  # a value no chained write wrote: unknown_value, reported elsewhere
+            if len(candidates) > 1:
+                multi.append((read, candidates))
+                continue
+            k = candidates[0]
+            if k:
+                upper[k] = min(upper[k], (read.comp, read), key=_first)
+            if k < n:
+                lower[k + 1] = max(lower[k + 1], (read.inv, read), key=_first)
+        _solve(history, chain, lower, upper, report)
+        ambiguous += _check_ambiguous(history, chain, lower, upper, multi, report)
+    return ambiguous
+
+
+def _first(bound: tuple[int, Source | None]) -> int:
+    return bound[0]
+
+
+def _solve(
+    history: KeyHistory,
+    chain: list[Write],
+    lower: list[tuple[int, Source | None]],
+    upper: list[tuple[int, Source | None]],
+    report: Report,
+) -> None:
+    best: tuple[int, Source | None] = (-INF, None)
+    blamed: set[int] = set()
+    for i in range(1, len(chain) + 1):
+        if lower[i][0] > best[0]:
+            best = lower[i]
+        bound, source = upper[i]
+        if best[0] > bound and source is not None and best[1] is not None:
+            pair = (id(best[1]), id(source))
+            if pair[0] in blamed or pair[1] in blamed:
+                continue
+            blamed.update(pair)
+            report(_explain(history, chain, best[1], source, i))
+
+
+def _explain(
+    history: KeyHistory, chain: list[Write], late: Source, early: Source, i: int
+) -> Anomaly:
+    """``late`` forces some write at or before position i after ``early`` forces position i."""
+    events = [*early.events, *late.events]
+    if isinstance(late, Write) and isinstance(early, Write):
+        kind = "realtime_write_order"
+        message = (
+            f"{_show(early)} was acknowledged before {_show(late)} was sent, yet "
+            f"observers received it after"
+        )
+    elif isinstance(late, Read) and isinstance(early, Write):
+        kind = "stale_read"
+        message = (
+            f"a get sent after {_show(early)} was acknowledged returned "
+            f"{late.value!r}, which that write had already overwritten"
+        )
+    elif isinstance(late, Write):
+        kind = "future_read"
+        message = (
+            f"a get returned {early.value!r} before {_show(late)}, which comes no "
+            f"later in the order, was even sent"
+        )
+    else:
+        kind = "stale_read"
+        message = (
+            f"a get returned {early.value!r} and, after it was answered, another get "
+            f"returned the older {late.value!r}"
+        )
+    window = _chain_window(chain, i)
+    return Anomaly(kind, message, history.session, history.key, events, {"write_order": window})
+
+
+def _chain_window(chain: list[Write], i: int, radius: int = 3) -> list[str]:
+    low, high = max(0, i - 1 - radius), min(len(chain), i + radius)
+    return [repr(w.value) for w in chain[low:high]]
+
+
+def _check_ambiguous(
+    history: KeyHistory,
+    chain: list[Write],
+    lower: list[tuple[int, Source | None]],
+    upper: list[tuple[int, Source | None]],
+    multi: list[tuple[Read, list[int]]],
+    report: Report,
+) -> int:
+    """A get whose value several writes wrote needs one of them to fit; checked alone."""
+    if not multi:
+        return 0
+    n = len(chain)
+    prefix_lower = [-INF] * (n + 2)
+    for i in range(1, n + 1):
+        prefix_lower[i] = max(prefix_lower[i - 1], lower[i][0])
+    suffix_upper = [INF] * (n + 2)
+    for i in range(n, 0, -1):
+        suffix_upper[i] = min(suffix_upper[i + 1], upper[i][0])
+    for read, candidates in multi:
+        if not any(
+            prefix_lower[k] <= read.comp and read.inv <= suffix_upper[k + 1] for k in candidates
+        ):
+            report(
+                Anomaly(
+                    "stale_read",
+                    f"a get returned {read.value!r}, and none of the {len(candidates)} writes of "
+                    f"that value was current at any instant while it was pending",
+                    history.session,
+                    history.key,
+                    list(read.events),
+                )
+            )
+    return len(multi)
+
+
+def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Report) -> int:
+    """After the last write, every get on every connection returns the last write (R3.9).
+
+    Returns how many gets were quiescent (sent after every write to the key had
+    finished, in the same clock domain), i.e. how many this check could judge.
+    """
+    live = [w for w in history.writes if w.status != "failed"]
+    if not history.reads:
+        return 0
+    domains = {w.domain for w in live}
+    if len(domains) > 1:
+        return 0
+    settled = max((w.gave_up for w in live), default=-INF)
+    quiet = [r for r in history.reads if r.inv > settled and (not domains or r.domain in domains)]
+    if not quiet:
+        return 0
+    first = quiet[0]
+    for read in quiet[1:]:
+        if read.value != first.value:
+            report(
+                Anomaly(
+                    "convergence",
+                    f"after every write had finished, {first.participant} read {first.value!r} "
+                    f"but {read.participant} read {read.value!r}",
+                    history.session,
+                    history.key,
+                    [*first.events, *read.events],
+                )
+            )
+            return len(quiet)
+    allowed = _possible_last(live, chain)
+    if first.value not in allowed:
+        last = sorted(allowed, key=str)[:3]
+        report(
+            Anomaly(
+                "convergence",
+                f"after every write had finished, gets return {first.value!r}, but the last write "
+                f"is {' or '.join(map(repr, last))}",
+                history.session,
+                history.key,
+                list(first.events),
+            )
+        )
+    return len(quiet)
+
+
+def _possible_last(live: list[Write], chain: list[Write] | None) -> set[str | None]:
+    if not live:
+        return {None}
+    # A write whose reply was lost may have been applied last, or not at all.
+    maybe = {w.value for w in live if w.status == UNKNOWN}
+    if chain:
+        return maybe | {chain[-1].value}
+    ok = [w for w in live if w.status == OK]
+    if not ok:
+        return maybe | {None}
+    latest_start = max(w.inv for w in ok)
+    # Any write not over before the last one began may have been applied last.
+    return maybe | {w.value for w in ok if w.comp >= latest_start}
+
+
+def _show(write: Write) -> str:
+    return f"the write of {write.value!r} by {write.participant}"

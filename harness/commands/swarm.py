@@ -1,0 +1,159 @@
+"""Run a headless locust swarm of meeting participants and judge the server at the end.
+
+With no --url it starts the embedded reference server first. With no options it
+runs a short demo: 50 participants for 15 seconds in one session. The run
+directory (default runs/<UTC time>/) receives the histories, latency histograms,
+locust's CSV and HTML, the checker's verdict and the latency report.
+
+Exit codes: 0 the verdict is valid and every threshold held; 1 a consistency
+anomaly or a breached threshold; 2 the swarm could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.errors import HarnessUsageError, ProtocolViolation
+from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
+EXIT_CANNOT_RUN = 2
+#: Knobs passed straight through to the locustfile's custom arguments.
+PASS_THROUGH = (
+    "session", "sessions", "key_space", "value_size", "observers", "writer_fraction",
+    "weight_set", "weight_get", "weight_delete", "weight_observe", "think_time", "write_rate",
+    "request_timeout",
+)  # fmt: skip
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="server to load (default: start the embedded reference)")
+    parser.add_argument("--users", type=int, default=50, help="participants (default 50)")
+    parser.add_argument("--spawn-rate", type=float, default=25.0, help="participants/s joining")
+    parser.add_argument("--run-time", default="15s", help="how long, e.g. 30s, 5m (default 15s)")
+    parser.add_argument("--processes", type=int, default=1, help="locust worker processes")
+    parser.add_argument(
+        "--scenario", choices=list(SCENARIOS), default=DEFAULT_SCENARIO, help="what participants do"
+    )
+    parser.add_argument("--out", help="run directory (default runs/<UTC time>)")
+    parser.add_argument("--slo", action="append", default=[], help="e.g. 'notify.p99<50ms'")
+    parser.add_argument("--slo-file", action="append", default=[], help="thresholds in TOML")
+    group = parser.add_argument_group("scenario knobs (default: the scenario's own)")
+    group.add_argument("--session", default=None, help="session name")
+    group.add_argument("--sessions", type=int, default=None, help="spread over N sessions")
+    group.add_argument("--key-space", type=int, default=None)
+    group.add_argument("--value-size", type=int, default=None)
+    group.add_argument("--observers", type=int, default=None, help="keys each participant observes")
+    group.add_argument("--writer-fraction", type=float, default=None)
+    group.add_argument("--weight-set", type=int, default=None)
+    group.add_argument("--weight-get", type=int, default=None)
+    group.add_argument("--weight-delete", type=int, default=None)
+    group.add_argument("--weight-observe", type=int, default=None)
+    group.add_argument("--think-time", default=None, help="MIN,MAX seconds between tasks")
+    group.add_argument(
+        "--write-rate", type=float, default=None, help="open model: writes/s per writer"
+    )
+    group.add_argument("--request-timeout", type=float, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import slo
+    from harness.server.embedded import ServerProcess
+
+    _validate(args)
+    slo.gather(args.slo, args.slo_file)  # bad thresholds are a usage error before any load
+    run_dir = Path(args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.url:
+        return _swarm(args, args.url, run_dir)
+    with ServerProcess() as server:
+        print(f"store-harness: started the reference server at {server.url}", flush=True)
+        return _swarm(args, server.url, run_dir)
+
+
+def _validate(args: argparse.Namespace) -> None:
+    problems = []
+    if args.users < 1:
+        problems.append("--users must be at least 1")
+    if args.spawn_rate <= 0:
+        problems.append("--spawn-rate must be positive")
+    if args.processes < 1:
+        problems.append("--processes must be at least 1")
+    if not re.fullmatch(r"(\d+h)?(\d+m)?(\d+s?)?", args.run_time) or not args.run_time:
+        problems.append(f"--run-time {args.run_time!r} is not a duration like 30s, 5m or 1h30m")
+    if problems:
+        raise HarnessUsageError("; ".join(problems))
+    SCENARIOS[args.scenario].with_overrides(
+        **{name: getattr(args, name) for name in PASS_THROUGH if name in _SCENARIO_KNOBS}
+    )
+
+
+_SCENARIO_KNOBS = {
+    "key_space", "value_size", "observers", "writer_fraction",
+    "weight_set", "weight_get", "weight_delete", "weight_observe",
+}  # fmt: skip
+
+
+def _swarm(args: argparse.Namespace, url: str, run_dir: Path) -> int:
+    from harness.client.preflight import preflight_join
+
+    # A server that joins but breaks the spec still runs: the verdict will say where.
+    with contextlib.suppress(ProtocolViolation):
+        asyncio.run(preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0)))
+    (run_dir / "locust").mkdir(parents=True, exist_ok=True)
+    command = locust_command(args, url, run_dir)
+    # A session of its own, so Ctrl-C reaches only the master, which then stops
+    # the workers in order and still writes the verdict for what ran.
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        print("\nstore-harness: stopping; the verdict covers what ran", flush=True)
+        os.kill(process.pid, signal.SIGINT)
+        try:
+            return process.wait(120)
+        except KeyboardInterrupt:
+            process.kill()
+            return process.wait()
+
+
+def locust_command(args: argparse.Namespace, url: str, run_dir: Path) -> list[str]:
+    import harness.swarm
+
+    # The path, not an import: importing locust here would monkey-patch this process.
+    locustfile = Path(harness.swarm.__file__).with_name("locustfile.py")
+    command = [
+        sys.executable, "-m", "locust",
+        "-f", str(locustfile),
+        "--headless",
+        "--users", str(args.users),
+        "--spawn-rate", str(args.spawn_rate),
+        "--run-time", args.run_time,
+        "--host", url,
+        "--stop-timeout", "5",
+        "--only-summary",
+        "--loglevel", "WARNING",
+        "--csv", str(run_dir / "locust" / "stats"),
+        "--html", str(run_dir / "locust" / "report.html"),
+        "--run-dir", str(run_dir),
+        "--scenario", args.scenario,
+    ]  # fmt: skip
+    if args.processes > 1:
+        command += ["--processes", str(args.processes)]
+    for name in PASS_THROUGH:
+        value = getattr(args, name)
+        if value is not None:
+            command += [f"--{name.replace('_', '-')}", str(value)]
+    for expression in args.slo:
+        command += ["--slo", expression]
+    for path in args.slo_file:
+        command += ["--slo-file", str(path)]
+    return command

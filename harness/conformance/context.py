@@ -1,0 +1,309 @@
+"""What a case works with: clients that record a transcript, schema checks, helpers.
+
+Every frame a server sends during a case passes through :meth:`CaseContext._received`,
+which validates it against the spec's JSON Schemas (R1.4); the runner fails the
+case that saw a violation, quoting the frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import orjson
+from websockets.asyncio.client import ClientConnection as WebSocket
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from harness.client.aio import StoreClient
+from harness.conformance.model import CaseFailed, TranscriptLine
+from harness.errors import StoreError
+from harness.protocol import ErrorCode, Limits, Participant
+from harness.protocol.schema import schema_problems
+
+MAX_TRANSCRIPT_LINES = 300
+MAX_FRAME_TEXT = 400
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteOptions:
+    session_prefix: str = "conformance"
+    request_timeout: float = 5.0
+    token: str | None = None
+    #: How long to wait before concluding that a frame the spec forbids did not come.
+    settle: float = 0.1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_prefix": self.session_prefix,
+            "request_timeout": self.request_timeout,
+            "token": None if self.token is None else "(set)",
+            "settle": self.settle,
+        }
+
+
+def quote(data: str | bytes, limit: int = MAX_FRAME_TEXT) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text)} characters in all)"
+    return text
+
+
+class Observed:
+    """The updates one observer received, with a way to wait for more."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.observer_id = ""
+        self.updates: list[tuple[str | None, Participant]] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, value: str | None, updated_by: Participant) -> None:
+        self.updates.append((value, updated_by))
+        self._changed.set()
+
+    @property
+    def values(self) -> list[str | None]:
+        return [value for value, _ in self.updates]
+
+    async def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` updates came; False when the timeout ran out."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.updates) < count:
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class RawConnection:
+    """A bare WebSocket for frames the client would never send; traced like the others."""
+
+    def __init__(self, context: CaseContext, label: str, websocket: WebSocket) -> None:
+        self.context = context
+        self.label = label
+        self.websocket = websocket
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        data = orjson.dumps(message).decode() if isinstance(message, dict) else message
+        self.context.record(self.label, "sent", data)
+        await self.websocket.send(data)
+
+    async def receive(self, what: str) -> dict[str, Any]:
+        """The next frame as a JSON object; a timeout or close fails the case."""
+        try:
+            async with asyncio.timeout(self.context.options.request_timeout):
+                frame = await self.websocket.recv()
+        except TimeoutError:
+            self.context.fail(f"no frame came for {what}", expected=what, got="nothing")
+        except ConnectionClosed as exc:
+            self.context.fail(
+                f"the connection closed while waiting for {what}",
+                expected=what,
+                got=f"close code {exc.rcvd.code if exc.rcvd else None}",
+            )
+        self.context._received(self.label, frame)
+        try:
+            data = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            self.context.fail(f"{what} is not JSON", expected=what, got=quote(frame))
+        if not isinstance(data, dict):
+            self.context.fail(f"{what} is not a JSON object", expected=what, got=quote(frame))
+        return data
+
+    async def request(self, message: dict[str, Any] | str, what: str) -> dict[str, Any]:
+        await self.send(message)
+        return await self.receive(what)
+
+    async def close(self) -> None:
+        await self.websocket.close()
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake (it may be backed up)."""
+        self.websocket.transport.abort()
+
+
+class CaseContext:
+    """One case's connections, transcript and findings."""
+
+    def __init__(self, url: str, options: SuiteOptions, limits: Limits, case_id: str) -> None:
+        self.url = url
+        self.options = options
+        self.limits = limits
+        self.case_id = case_id
+        self.transcript: list[TranscriptLine] = []
+        self.omitted_frames = 0
+        self.schema_violations: list[str] = []
+        self.measurements: dict[str, Any] = {}
+        self.clients: list[StoreClient] = []
+        self.raw_connections: list[RawConnection] = []
+        self._started = time.monotonic()
+        self._sessions = 0
+        self._run_tag = secrets.token_hex(3)
+
+    # --- transcript and schema checks --------------------------------------------
+
+    def record(self, connection: str, direction: str, data: str | bytes) -> None:
+        if len(self.transcript) >= MAX_TRANSCRIPT_LINES:
+            self.omitted_frames += 1
+            return
+        at_ms = (time.monotonic() - self._started) * 1000
+        text = quote(data) if isinstance(data, str) else f"(binary) {quote(data)}"
+        self.transcript.append(TranscriptLine(at_ms, connection, direction, text))
+
+    def _received(self, connection: str, frame: str | bytes) -> None:
+        self.record(connection, "received", frame)
+        if isinstance(frame, bytes):
+            self.schema_violations.append(
+                f"{connection} received a binary frame (R1.1): {quote(frame)}"
+            )
+            return
+        problems = schema_problems(frame)
+        if problems:
+            self.schema_violations.append(
+                f"{connection} received a frame that breaks the schema (R1.4): "
+                f"{'; '.join(problems)} in {quote(frame)}"
+            )
+
+    def note(self, text: str) -> None:
+        self.record("harness", "note", text)
+
+    def measure(self, name: str, value: Any) -> None:
+        self.measurements[name] = value
+
+    # --- connections -------------------------------------------------------------
+
+    def session(self, tag: str = "") -> str:
+        """A session name no other run or case uses."""
+        self._sessions += 1
+        suffix = f"-{tag}" if tag else ""
+        return (
+            f"{self.options.session_prefix}-{self._run_tag}-{self.case_id}-{self._sessions}{suffix}"
+        )
+
+    async def connect(self, label: str) -> StoreClient:
+        def trace(direction: str, data: str | bytes) -> None:
+            if direction == "received":
+                self._received(label, data)
+            else:
+                self.record(label, direction, data)
+
+        client = StoreClient(
+            self.url,
+            request_timeout=self.options.request_timeout,
+            connect_timeout=self.options.request_timeout,
+            trace=trace,
+        )
+        self.clients.append(client)
+        return await client.open()
+
+    async def joined(
+        self, label: str, session: str, participant: str | None = None, name: str | None = None
+    ) -> StoreClient:
+        client = await self.connect(label)
+        participant_id = participant or label
+        await client.join(
+            session,
+            participant_id,
+            name if name is not None else participant_id.title(),
+            token=self.options.token,
+        )
+        return client
+
+    async def raw(self, label: str, **options: Any) -> RawConnection:
+        websocket = await ws_connect(
+            self.url,
+            open_timeout=self.options.request_timeout,
+            ping_interval=None,
+            close_timeout=2,
+            compression=None,
+            **options,
+        )
+        connection = RawConnection(self, label, websocket)
+        self.raw_connections.append(connection)
+        return connection
+
+    def join_message(self, request_id: int, session: str, participant: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "join",
+            "id": request_id,
+            "session": session,
+            "participant": {"id": participant, "name": participant.title()},
+        }
+        if self.options.token is not None:
+            message["token"] = self.options.token
+        return message
+
+    async def close_all(self) -> None:
+        for client in self.clients:
+            try:
+                async with asyncio.timeout(3):
+                    await client.close()
+            except Exception:
+                pass
+        for connection in self.raw_connections:
+            try:
+                async with asyncio.timeout(3):
+                    await connection.close()
+            except Exception:
+                pass
+
+    # --- judging -----------------------------------------------------------------
+
+    def fail(self, message: str, *, expected: object = "", got: object = "") -> NoReturn:
+        raise CaseFailed(message, expected=str(expected), got=str(got))
+
+    def check(self, condition: bool, message: str, *, expected: object, got: object) -> None:
+        if not condition:
+            self.fail(message, expected=expected, got=got)
+
+    def check_equal(self, got: object, expected: object, message: str) -> None:
+        if got != expected:
+            self.fail(message, expected=repr(expected), got=repr(got))
+
+    async def expect_error(self, code: ErrorCode, request: Awaitable[Any], what: str) -> None:
+        try:
+            result = await request
+        except StoreError as exc:
+            if exc.code != code:
+                self.fail(
+                    f"{what}: wrong error code", expected=code, got=f"{exc.code}: {exc.message}"
+                )
+            return
+        self.fail(f"{what} was accepted", expected=f"error {code}", got=f"success ({result!r})")
+
+    async def expect_raw_error(
+        self,
+        client: StoreClient,
+        frame: str | bytes,
+        code: ErrorCode,
+        what: str,
+        *,
+        reply_id: int | None = None,
+        binary: bool = False,
+    ) -> None:
+        error = await client.send_raw(frame, reply_id=reply_id, binary=binary)
+        if error.code != code:
+            self.fail(
+                f"{what}: wrong error code", expected=code, got=f"{error.code}: {error.message}"
+            )
+
+    async def observe(self, client: StoreClient, key: str) -> Observed:
+        observed = Observed(key)
+        observed.observer_id = await client.observe(key, observed)
+        return observed
+
+    async def settle(self) -> None:
+        await asyncio.sleep(self.options.settle)
+
+    async def expect_updates(self, observed: Observed, values: list[str | None], who: str) -> None:
+        """``observed`` receives exactly ``values`` (waits for them, then for strays)."""
+        await observed.wait_for(len(values), self.options.request_timeout)
+        await self.settle()
+        self.check_equal(observed.values, values, f"updates received by {who}")

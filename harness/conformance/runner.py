@@ -1,0 +1,192 @@
+"""Run the cases against one server URL and grade each.
+
+A preflight connect+join with a short timeout comes first, so an unreachable
+or silent server ends the run in seconds (exit code 2) instead of after every
+case's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import secrets
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from harness.client.aio import StoreClient
+from harness.conformance.context import CaseContext, SuiteOptions
+from harness.conformance.model import (
+    CASES,
+    Case,
+    CaseFailed,
+    CaseResult,
+    CaseSkipped,
+    Grade,
+    SuiteResult,
+)
+from harness.conformance.requirements import Level
+from harness.errors import (
+    ConnectionLost,
+    HarnessError,
+    HarnessUsageError,
+    ProtocolViolation,
+    RequestTimeout,
+    StoreError,
+)
+from harness.protocol import DEFAULT_LIMITS, Limits
+
+PREFLIGHT_TIMEOUT = 5.0
+
+
+class SuiteCannotRun(HarnessError):
+    """The suite could not run against this server at all (exit code 2)."""
+
+
+def load_cases() -> dict[str, Case]:
+    """Every registered case; importing the case modules registers them."""
+    import harness.conformance.cases  # noqa: F401
+
+    return CASES
+
+
+def select_cases(patterns: Iterable[str] = ()) -> list[Case]:
+    """Cases whose id matches any glob in ``patterns`` (all when none)."""
+    cases = sorted(load_cases().values(), key=lambda c: requirement_key(c.requirement))
+    patterns = list(patterns)
+    if not patterns:
+        return cases
+    chosen = [c for c in cases if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+    if not chosen:
+        raise HarnessUsageError(f"no case matches {', '.join(patterns)}")
+    return chosen
+
+
+def requirement_key(requirement: str) -> tuple[int, ...]:
+    """Sort key putting R1.2 before R1.10."""
+    return tuple(int(part) for part in requirement[1:].split("."))
+
+
+def check_options(url: str, options: SuiteOptions) -> None:
+    if not url.startswith(("ws://", "wss://")):
+        raise HarnessUsageError(f"not a WebSocket URL (ws:// or wss://): {url!r}")
+    if options.request_timeout <= 0:
+        raise HarnessUsageError(
+            f"--request-timeout must be positive, got {options.request_timeout}"
+        )
+    if not options.session_prefix:
+        raise HarnessUsageError("--session-prefix must not be empty")
+
+
+async def preflight(url: str, options: SuiteOptions) -> Limits:
+    """Connect and join once; returns the server's advertised limits."""
+    timeout = min(options.request_timeout, PREFLIGHT_TIMEOUT)
+    client = StoreClient(url, request_timeout=timeout, connect_timeout=timeout)
+    session = f"{options.session_prefix}-{secrets.token_hex(3)}-preflight"
+    try:
+        async with asyncio.timeout(2 * timeout + 1):
+            await client.open()
+            joined = await client.join(session, "preflight", "Preflight", token=options.token)
+            return joined.limits
+    except (ConnectionLost, TimeoutError) as exc:
+        raise SuiteCannotRun(f"{url} is unreachable: {exc or 'no answer'}") from None
+    except RequestTimeout:
+        raise SuiteCannotRun(
+            f"{url} accepted the connection but did not answer a join within {timeout:g}s"
+        ) from None
+    except StoreError as exc:
+        hint = " (pass the right --token)" if exc.code == "UNAUTHORIZED" else ""
+        raise SuiteCannotRun(f"{url} refused the preflight join: {exc}{hint}") from None
+    except ProtocolViolation:
+        # The server talks, but not the spec: run the cases and let them say where.
+        return DEFAULT_LIMITS
+    finally:
+        try:
+            async with asyncio.timeout(3):
+                await client.close()
+        except Exception:
+            pass
+
+
+def _guard(case: Case, options: SuiteOptions) -> float:
+    return options.request_timeout * (8 if case.slow else 3) + 5
+
+
+async def run_case(case: Case, url: str, options: SuiteOptions, limits: Limits) -> CaseResult:
+    """Run one case and grade it; never raises for anything the server does."""
+    context = CaseContext(url, options, limits, case.id)
+    started = time.monotonic()
+    grade, detail, expected, got = Grade.PASSED, "", "", ""
+    try:
+        async with asyncio.timeout(_guard(case, options)):
+            await case.function(context)
+    except CaseFailed as exc:
+        grade, detail, expected, got = Grade.FAILED, exc.message, exc.expected, exc.got
+    except CaseSkipped as exc:
+        grade, detail = Grade.SKIPPED, str(exc)
+    except ProtocolViolation as exc:
+        grade, detail = Grade.FAILED, f"protocol violation: {exc}"
+    except RequestTimeout as exc:
+        grade, detail = Grade.FAILED, str(exc)
+    except ConnectionLost as exc:
+        grade, detail = Grade.FAILED, f"the connection was lost unexpectedly: {exc}"
+    except StoreError as exc:
+        grade, detail = Grade.FAILED, f"a request the case expected to succeed was refused: {exc}"
+    except TimeoutError:
+        grade, detail = Grade.FAILED, f"the case did not finish within {_guard(case, options):g}s"
+    except HarnessUsageError:
+        raise
+    except Exception:
+        grade, detail = Grade.ERROR, f"internal harness error:\n{traceback.format_exc()}"
+    finally:
+        await context.close_all()
+    violations = context.schema_violations + [
+        f"protocol violation: {c.violation}" for c in context.clients if c.violation is not None
+    ]
+    if violations and grade in (Grade.PASSED, Grade.SKIPPED):
+        grade, detail = Grade.FAILED, violations[0]
+    elif violations and grade == Grade.FAILED and violations[0] not in detail:
+        detail = f"{detail}\n(also: {violations[0]})"
+    if grade == Grade.FAILED and case.level == Level.SHOULD:
+        grade = Grade.NON_STRICT
+    if grade == Grade.PASSED and case.informational:
+        grade = Grade.INFORMATIONAL
+    return CaseResult(
+        case.id,
+        case.requirement,
+        case.title,
+        str(case.level),
+        grade,
+        time.monotonic() - started,
+        detail,
+        expected,
+        got,
+        context.measurements,
+        context.transcript,
+        context.omitted_frames,
+    )
+
+
+async def run_suite(
+    url: str,
+    options: SuiteOptions | None = None,
+    cases: Iterable[Case] | None = None,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> SuiteResult:
+    """Preflight, then every case in turn. Raises SuiteCannotRun or HarnessUsageError."""
+    options = options or SuiteOptions()
+    check_options(url, options)
+    chosen = list(cases) if cases is not None else select_cases()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.monotonic()
+    limits = await preflight(url, options)
+    results = []
+    for case in chosen:
+        result = await run_case(case, url, options, limits)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return SuiteResult(
+        url, started_at, time.monotonic() - started, limits.to_wire(), options.to_json(), results
+    )

@@ -1,0 +1,324 @@
+"""Latency in HDR histograms: recording, percentiles, formatting, merging.
+
+This module owns every percentile the harness prints. Values are recorded in
+microseconds from 1 µs to 60 s at 3 significant digits, so any reported figure
+is within 0.1% of the true value, and histograms merge by addition: merging
+the histograms of many processes or runs equals recording everything in one.
+
+:class:`LatencyRecorder` is a client listener that records per-operation
+latency (``join``, ``set``, ``get``, ``observe``, ``stopObserving``) and
+notification latency: ``notify`` (a write to each observer that received it)
+and ``fanout`` (a write to the last observer that received it). It rolls its
+histograms every second into a :class:`harness.latency_log.LatencyLog`, so a
+run directory holds latency and throughput over time, and a killed run keeps
+what it measured.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from time import monotonic_ns
+from typing import TYPE_CHECKING, Protocol
+
+from hdrh.histogram import HdrHistogram
+
+from harness.client.base import ClientBase, ClientListener
+from harness.protocol import Error, PendingRequest, Reply, Set, Update, request_name
+from harness.values import parse_value
+
+if TYPE_CHECKING:
+    from harness.latency_log import LatencyLog
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000
+SIGNIFICANT_DIGITS = 3
+
+OPERATIONS = ("join", "set", "get", "observe", "stopObserving")
+NOTIFY, FANOUT = "notify", "fanout"
+NOTIFICATIONS = (NOTIFY, FANOUT)
+METRICS = (NOTIFY, FANOUT, *OPERATIONS)
+#: The statistics thresholds and reports speak of, in the order reports list them.
+STATS = ("p50", "p90", "p99", "p99.9", "max", "mean")
+#: The error code under which requests that got no reply (timeout, lost connection) count.
+NO_REPLY = "NO_REPLY"
+
+#: How notification latency was timed: on this process's monotonic clock (writer
+#: and observer share it), or from the wall-clock stamp in the value (another process).
+CLOCK_MONOTONIC, CLOCK_WALL = "monotonic", "wall"
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def encode_histogram(histogram: HdrHistogram) -> str:
+    """The histogram in HdrHistogram's compressed V2 encoding, base64 text (lossless)."""
+    return histogram.encode().decode("ascii")
+
+
+def decode_histogram(text: str) -> HdrHistogram:
+    histogram = HdrHistogram.decode(text.encode("ascii"))
+    if histogram.get_highest_equivalent_value(HIGHEST_US) < HIGHEST_US:
+        raise ValueError("histogram range is narrower than 1 µs..60 s")
+    return histogram
+
+
+def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
+    """One histogram holding every value of ``histograms``."""
+    total = new_histogram()
+    for histogram in histograms:
+        total.add(histogram)
+    return total
+
+
+def stat_us(histogram: HdrHistogram, stat: str) -> float:
+    """One statistic of ``histogram`` in microseconds; ``stat`` is one of :data:`STATS`."""
+    if stat == "max":
+        return float(histogram.get_highest_equivalent_value(histogram.get_max_value()))
+    if stat == "min":
+        return float(histogram.get_min_value())
+    if stat == "mean":
+        return float(histogram.get_mean_value())
+    if not stat.startswith("p"):
+        raise ValueError(f"unknown statistic {stat!r}; use one of {', '.join(STATS)}")
+    return float(histogram.get_value_at_percentile(float(stat[1:])))
+
+
+def summarize(histogram: HdrHistogram) -> dict[str, float]:
+    """Count, min and every statistic of :data:`STATS`, in microseconds."""
+    figures: dict[str, float] = {"count": float(histogram.get_total_count())}
+    if histogram.get_total_count():
+        figures["min"] = float(histogram.get_min_value())
+        figures.update((stat, stat_us(histogram, stat)) for stat in STATS)
+    return figures
+
+
+def percentile_curve(histogram: HdrHistogram, ticks_per_half: int = 5) -> list[tuple[float, float]]:
+    """(percentile, value µs) points of the distribution, as HdrHistogram's plotter draws it."""
+    points: list[tuple[float, float]] = []
+    if not histogram.get_total_count():
+        return points
+    for item in histogram.get_percentile_iterator(ticks_per_half):
+        value = histogram.get_highest_equivalent_value(item.value_iterated_to)
+        points.append((item.percentile_level_iterated_to, float(value)))
+    return points
+
+
+def format_us(us: float) -> str:
+    """A latency for people: ``850 µs``, ``12.3 ms``, ``1.50 s``."""
+    if math.isnan(us):
+        return "n/a"
+    if us < 1_000:
+        return f"{us:.0f} µs"
+    if us < 1_000_000:
+        ms = us / 1_000
+        return f"{ms:.3g} ms" if ms < 100 else f"{ms:.0f} ms"
+    return f"{us / 1_000_000:.3g} s"
+
+
+def hgrm_text(histogram: HdrHistogram, ticks_per_half: int = 5, unit_ratio: float = 1000.0) -> str:
+    """The percentile distribution as HdrHistogram prints it (values in ms by default)."""
+    out = io.StringIO()
+    out.write(f"{'Value':>12} {'Percentile':>14} {'TotalCount':>10} {'1/(1-Percentile)':>14}\n\n")
+    total = histogram.get_total_count()
+    if total:
+        for item in histogram.get_percentile_iterator(ticks_per_half):
+            value = histogram.get_highest_equivalent_value(item.value_iterated_to) / unit_ratio
+            fraction = item.percentile_level_iterated_to / 100
+            count = item.total_count_to_this_value
+            if fraction < 1:
+                out.write(
+                    f"{value:12.3f} {fraction:14.12f} {count:10d} {1 / (1 - fraction):14.2f}\n"
+                )
+            else:
+                out.write(f"{value:12.3f} {fraction:14.12f} {count:10d}\n")
+    mean = histogram.get_mean_value() / unit_ratio if total else 0.0
+    stddev = histogram.get_stddev() / unit_ratio if total else 0.0
+    peak = histogram.get_highest_equivalent_value(histogram.get_max_value()) / unit_ratio
+    out.write(f"#[Mean    = {mean:12.3f}, StdDeviation   = {stddev:12.3f}]\n")
+    out.write(f"#[Max     = {peak:12.3f}, Total count    = {total:12d}]\n")
+    buckets, sub_buckets = histogram.bucket_count, histogram.sub_bucket_count
+    out.write(f"#[Buckets = {buckets:12d}, SubBuckets     = {sub_buckets:12d}]\n")
+    return out.getvalue()
+
+
+def clock_name(counts: Mapping[str, int]) -> str:
+    """``monotonic``, ``wall``, ``mixed`` or ``none``: how a run's notifications were timed."""
+    used = [clock for clock in (CLOCK_MONOTONIC, CLOCK_WALL) if counts.get(clock)]
+    return used[0] if len(used) == 1 else ("mixed" if used else "none")
+
+
+class IntervalSink(Protocol):
+    def write_interval(
+        self, second: int, histograms: Mapping[str, HdrHistogram], errors: Mapping[str, int]
+    ) -> None: ...
+
+
+class LatencyRecorder(ClientListener):
+    """Records latency from client hooks into per-second and whole-run histograms.
+
+    Per event the work is a dict lookup and one histogram increment: the swarm
+    calls this about 20,000 times a second per process. Writes made through a
+    client of this process are timed on its monotonic clock; writes seen only
+    as updates are timed from the wall-clock stamp their value carries
+    (:func:`harness.values.make_value`), so clock skew between machines shows up
+    there. A write's fan-out completes at its last observer in this process;
+    it is recorded once no update for it came for ``fanout_window_s``.
+    """
+
+    def __init__(
+        self,
+        log: LatencyLog | IntervalSink | None = None,
+        *,
+        fanout_window_s: float = 5.0,
+        on_notify: Callable[[Update, int, str], None] | None = None,
+    ) -> None:
+        self.log = log
+        #: Called with (update, latency µs, clock) for every timed notification.
+        self.on_notify = on_notify
+        self.fanout_window_ns = int(fanout_window_s * 1e9)
+        # Wall time of a monotonic reading, so intervals of processes line up by wall second.
+        self._wall_offset = time.time_ns() - monotonic_ns()
+        self.totals: dict[str, HdrHistogram] = {}
+        self.errors: Counter[str] = Counter()
+        self.clocks: Counter[str] = Counter()
+        #: Updates whose value carried no stamp (not written by the harness), and
+        #: wall-clock latencies below zero (skew), recorded as 1 µs.
+        self.unstamped = 0
+        self.skewed = 0
+        self._interval: dict[str, HdrHistogram] = {}
+        self._interval_errors: Counter[str] = Counter()
+        self._notify = self._histogram(NOTIFY)
+        self._second = self._wall_second(monotonic_ns())
+        self._roll_ns = (self._second + 1) * 1_000_000_000 - self._wall_offset
+        # value -> [start ns, last receipt ns, clock]; insertion order is time order.
+        self._writes: dict[str, list] = {}
+        self._intended: dict[tuple[int, int], int] = {}
+        self._due: dict[int, int] = {}
+
+    # --- hooks (the hot path) ---------------------------------------------------
+
+    def intend(self, client: ClientBase, due_ns: int) -> None:
+        """The next request ``client`` sends was due at ``due_ns`` (open model pacing).
+
+        Its latency, and its notifications', are then measured from ``due_ns`` when
+        it went out late, so a server that stalls cannot hide the stall
+        (coordinated omission); a send that went out early counts from when it went.
+        """
+        self._due[id(client)] = due_ns
+
+    def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
+        start = pending.sent_ns
+        if self._due:
+            due = self._due.pop(id(client), None)
+            if due is not None and pending.id is not None and due < start:
+                # A late send counts from when it was due; an early one from when it went.
+                start = due
+                self._intended[(id(client), pending.id)] = due
+        request = pending.request
+        if isinstance(request, Set) and request.value is not None:
+            self._writes[request.value] = [start, 0, CLOCK_MONOTONIC]
+
+    def request_done(
+        self, client: ClientBase, pending: PendingRequest, reply: Reply | None, done_ns: int
+    ) -> None:
+        if done_ns >= self._roll_ns:
+            self.roll(done_ns)
+        start = pending.sent_ns
+        if self._intended and pending.id is not None:
+            start = self._intended.pop((id(client), pending.id), start)
+        if reply is None:
+            self._interval_errors[NO_REPLY] += 1
+            return
+        if isinstance(reply, Error):
+            self._interval_errors[reply.code.value] += 1
+        if pending.request is not None:
+            name = request_name(pending.request)
+            histogram = self._interval.get(name)
+            if histogram is None:
+                histogram = self._histogram(name)
+            histogram.record_value(_clamp((done_ns - start) // 1000))
+
+    def update_received(self, client: ClientBase, update: Update, received_ns: int) -> None:
+        if received_ns >= self._roll_ns:
+            self.roll(received_ns)
+        value = update.value
+        write = self._writes.get(value) if value is not None else None
+        if write is None:
+            stamp = parse_value(value)
+            if stamp is None:
+                self.unstamped += 1
+                return
+            write = [stamp.wall_ns - self._wall_offset, 0, CLOCK_WALL]
+            self._writes[value] = write  # type: ignore[index]
+        latency = (received_ns - write[0]) // 1000
+        if latency < LOWEST_US:
+            self.skewed += 1
+        self._notify.record_value(_clamp(latency))
+        self.clocks[write[2]] += 1
+        if self.on_notify is not None:
+            self.on_notify(update, latency, write[2])
+        if received_ns > write[1]:
+            write[1] = received_ns
+
+    # --- intervals ----------------------------------------------------------------
+
+    def roll(self, now_ns: int | None = None, *, final: bool = False) -> None:
+        """Close the current one-second interval if it is over (or ``final``) and log it.
+
+        Events roll intervals themselves; call this once a second as well so
+        quiet seconds and fan-outs still get written.
+        """
+        now_ns = monotonic_ns() if now_ns is None else now_ns
+        if now_ns < self._roll_ns and not final:
+            return
+        self._finish_fanouts(now_ns, final)
+        histograms = {name: h for name, h in self._interval.items() if h.get_total_count()}
+        if histograms or self._interval_errors:
+            for name, histogram in histograms.items():
+                self.totals.setdefault(name, new_histogram()).add(histogram)
+            self.errors.update(self._interval_errors)
+            if self.log is not None:
+                self.log.write_interval(self._second, histograms, self._interval_errors)
+        self._interval = {}
+        self._interval_errors = Counter()
+        self._notify = self._histogram(NOTIFY)
+        self._second = self._wall_second(now_ns)
+        self._roll_ns = (self._second + 1) * 1_000_000_000 - self._wall_offset
+
+    def close(self) -> None:
+        """Record every pending fan-out and write the last interval."""
+        self.roll(final=True)
+
+    def clock(self) -> str:
+        return clock_name(self.clocks)
+
+    def _finish_fanouts(self, now_ns: int, final: bool) -> None:
+        cutoff = now_ns - self.fanout_window_ns
+        done: list[str] = []
+        fanout = self._interval.get(FANOUT)
+        if fanout is None:
+            fanout = self._histogram(FANOUT)
+        for value, (start, last, _clock) in self._writes.items():
+            if not final and max(start, last) > cutoff:
+                break
+            done.append(value)
+            if last:
+                fanout.record_value(_clamp((last - start) // 1000))
+        for value in done:
+            del self._writes[value]
+
+    def _histogram(self, name: str) -> HdrHistogram:
+        histogram = self._interval[name] = new_histogram()
+        return histogram
+
+    def _wall_second(self, mono_ns: int) -> int:
+        return (mono_ns + self._wall_offset) // 1_000_000_000
+
+
+def _clamp(us: int) -> int:
+    return LOWEST_US if us < LOWEST_US else (HIGHEST_US if us > HIGHEST_US else us)

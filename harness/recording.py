@@ -1,0 +1,346 @@
+"""Histories: what every participant did and saw, as JSONL, for the consistency checker.
+
+    recorder = HistoryRecorder("history.jsonl")       # or HistoryRecorder() to keep it in memory
+    async with connect(url, listeners=[recorder]) as client:
+        ...
+    recorder.close()
+    verdict = check(read_history(["history.jsonl"]))
+
+One JSON object per line. The first line of a file is a ``header`` naming the
+process and its clock domain; then, porcupine-style, every request is an
+``invoke`` and a ``done`` (``result`` ok / value / observing / joined / error,
+or ``unknown`` when no reply came: a timeout or a lost connection, where the
+server may or may not have applied it), every update is an ``update``, and
+every connection end is a ``closed``. Times ``t`` are ``time.monotonic_ns()``:
+comparable between processes of one Linux boot (the clock domain names host and
+boot id), never across machines, so the checker compares times only within one
+domain. Files from many processes (a swarm's workers) are read together.
+
+Lines are written whole and flushed every ``flush_events`` events or
+``flush_interval`` seconds, so a crash loses at most the last moments and never
+leaves a half-written line that the reader would mistake for data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from harness.client.base import ClientBase, ClientListener
+from harness.errors import HarnessUsageError
+from harness.protocol import (
+    Error,
+    Get,
+    Join,
+    Joined,
+    Observe,
+    Observing,
+    PendingRequest,
+    Reply,
+    Set,
+    StopObserving,
+    Update,
+    Value,
+)
+
+FORMAT_VERSION = 1
+_OPS = {Set: "set", Get: "get", Observe: "observe", StopObserving: "stop", Join: "join"}
+
+
+class HistoryError(HarnessUsageError):
+    """A history file cannot be read; the message names the file and line."""
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        # Without a boot id, only this process's own events can be compared in time.
+        return f"pid{os.getpid()}-{time.time_ns()}"
+
+
+def header_event(process: str | None = None) -> dict[str, Any]:
+    host = socket.gethostname()
+    return {
+        "ev": "header",
+        "format": FORMAT_VERSION,
+        "process": process or f"{host}/{os.getpid()}",
+        "host": host,
+        "pid": os.getpid(),
+        "clock": f"{host}/{_boot_id()}",
+        "wall_ns": time.time_ns(),
+        "mono_ns": time.monotonic_ns(),
+    }
+
+
+class HistoryRecorder(ClientListener):
+    """A client listener that records a history; give one to any number of clients.
+
+    With ``path`` the history streams to that file (appended to, header first);
+    without, events stay in memory (:meth:`events`), for tests and the
+    conformance suite.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        process: str | None = None,
+        flush_events: int = 2000,
+        flush_interval: float = 0.5,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.header = header_event(process)
+        self._file: BinaryIO | None = None
+        self._memory: list[dict[str, Any]] | None = None
+        self._buffer: list[bytes] = []
+        self._lock = threading.Lock()
+        self._flush_events = flush_events
+        self._closed = threading.Event()
+        if self.path is None:
+            self._memory = [self.header]
+            return
+        try:
+            # Unbuffered: each flush is one write of whole lines.
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise HarnessUsageError(f"cannot write history to {self.path}: {exc}") from None
+        self._emit(self.header)
+        self.flush()
+        self._flusher = threading.Thread(
+            target=self._flush_periodically,
+            args=(flush_interval,),
+            daemon=True,
+            name="history-flush",
+        )
+        self._flusher.start()
+
+    # --- listener hooks (the hot path) -------------------------------------------------
+
+    def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
+        request = pending.request
+        if request is None:
+            return  # hand-made malformed frames change nothing the checker models
+        event: dict[str, Any] = {
+            "ev": "invoke",
+            "t": pending.sent_ns,
+            "conn": client.connection_id,
+            "p": client.participant.id if client.participant else None,
+            "s": client.session,
+            "req": pending.id,
+            "op": _OPS[type(request)],
+        }
+        if isinstance(request, Set):
+            event["key"] = request.key
+            event["value"] = request.value
+        elif isinstance(request, Get | Observe):
+            event["key"] = request.key
+        elif isinstance(request, StopObserving):
+            event["obs"] = request.observer_id
+        else:
+            event["s"] = request.session
+            event["p"] = request.participant.id
+        self._emit(event)
+
+    def request_done(
+        self, client: ClientBase, pending: PendingRequest, reply: Reply | None, done_ns: int
+    ) -> None:
+        request = pending.request
+        if request is None:
+            return
+        event: dict[str, Any] = {
+            "ev": "done",
+            "t": done_ns,
+            "conn": client.connection_id,
+            "p": client.participant.id if client.participant else None,
+            "s": client.session,
+            "req": pending.id,
+            "op": _OPS[type(request)],
+        }
+        if isinstance(request, Set | Get | Observe):
+            event["key"] = request.key
+        if reply is None:
+            event["result"] = "unknown"
+        elif isinstance(reply, Error):
+            event["result"] = "error"
+            event["code"] = str(reply.code)
+        elif isinstance(reply, Value):
+            event["result"] = "value"
+            event["value"] = reply.value
+        elif isinstance(reply, Observing):
+            event["result"] = "observing"
+            event["obs"] = reply.observer_id
+        elif isinstance(reply, Joined):
+            event["result"] = "joined"
+            event["maxKeys"] = reply.limits.max_keys
+        else:
+            event["result"] = "ok"
+        self._emit(event)
+
+    def update_received(self, client: ClientBase, update: Update, received_ns: int) -> None:
+        self._emit(
+            {
+                "ev": "update",
+                "t": received_ns,
+                "conn": client.connection_id,
+                "p": client.participant.id if client.participant else None,
+                "s": client.session,
+                "obs": update.observer_id,
+                "key": update.key,
+                "value": update.value,
+                "by": update.updated_by.id,
+            }
+        )
+
+    def connection_closed(self, client: ClientBase, closed_ns: int, by_client: bool) -> None:
+        self._emit(
+            {
+                "ev": "closed",
+                "t": closed_ns,
+                "conn": client.connection_id,
+                "p": client.participant.id if client.participant else None,
+                "s": client.session,
+                "by_client": by_client,
+            }
+        )
+
+    # --- output ----------------------------------------------------------------------
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self._memory is not None:
+            self._memory.append(event)
+            return
+        line = orjson.dumps(event) + b"\n"
+        with self._lock:
+            self._buffer.append(line)
+            full = len(self._buffer) >= self._flush_events
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+            if lines and self._file is not None and not self._file.closed:
+                self._file.write(b"".join(lines))
+
+    def _flush_periodically(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            self.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> HistoryRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def events(self) -> list[dict[str, Any]]:
+        """The events recorded in memory (header first); only without a path."""
+        if self._memory is None:
+            raise HarnessUsageError("this recorder writes to a file; use read_history(path)")
+        return self._memory
+
+    def history(self) -> History:
+        if self._memory is not None:
+            return History.from_events(self._memory)
+        self.flush()
+        assert self.path is not None
+        return read_history([self.path])
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """Events from one or more files; ``domain`` of each event indexes ``clocks``."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    clocks: list[str] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)
+    #: Lines a crash cut short (no newline, not JSON); skipped, and said so in verdicts.
+    truncated: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict[str, Any]], source: str = "events") -> History:
+        history = cls()
+        history._add(iter(events), source)
+        return history
+
+    def _add(self, events: Iterator[dict[str, Any]], source: str) -> None:
+        domain = -1
+        for number, event in enumerate(events, 1):
+            kind = event.get("ev")
+            if kind == "header":
+                clock = str(event.get("clock", source))
+                if clock not in self.clocks:
+                    self.clocks.append(clock)
+                domain = self.clocks.index(clock)
+                self.processes.append(str(event.get("process", source)))
+                continue
+            if domain < 0:
+                raise HistoryError(f"{source}: line {number}: events before the header line")
+            if kind not in _REQUIRED:
+                raise HistoryError(f"{source}: line {number}: unknown event kind {kind!r}")
+            for name, kinds in _REQUIRED[kind]:
+                if not isinstance(event.get(name), kinds):
+                    raise HistoryError(
+                        f"{source}: line {number}: {kind} event without a valid {name!r}"
+                    )
+            event["d"] = domain
+            self.events.append(event)
+
+
+_STR, _INT, _OPT = (str,), (int,), (str, type(None))
+_REQUIRED: dict[str, list[tuple[str, tuple[type, ...]]]] = {
+    "invoke": [("t", _INT), ("conn", _STR), ("req", _INT), ("op", _STR)],
+    "done": [("t", _INT), ("conn", _STR), ("req", _INT), ("result", _STR)],
+    "update": [("t", _INT), ("conn", _STR), ("obs", _STR), ("key", _STR), ("value", _OPT)],
+    "closed": [("t", _INT), ("conn", _STR)],
+}
+
+
+def read_history(paths: Iterable[str | os.PathLike[str]]) -> History:
+    """Read and merge history files; raises HistoryError naming the file and line."""
+    history = History()
+    for path in paths:
+        history._add(_read_lines(Path(path), history), str(path))
+    return history
+
+
+def _read_lines(path: Path, history: History) -> Iterator[dict[str, Any]]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines = data.split(b"\n")
+    last = len(lines) - 1
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            if number - 1 == last:  # no newline after it: the writer died mid-line
+                history.truncated.append(f"{path}: line {number}")
+                continue
+            raise HistoryError(f"{path}: line {number}: not JSON ({exc})") from None
+        if not isinstance(event, dict):
+            raise HistoryError(f"{path}: line {number}: not a JSON object")
+        yield event
+
+
+__all__ = ["History", "HistoryError", "HistoryRecorder", "header_event", "read_history"]

@@ -1,0 +1,127 @@
+"""The start and end of a swarm's run directory: run.json, merged files, verdict, report.
+
+Runs in the master (or the only process). Nothing here needs gevent, so the
+same steps can be re-run by hand on a run directory.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness import __version__
+from harness.checker import check
+from harness.errors import HarnessError
+from harness.loadgen import write_run_json
+from harness.recording import read_history
+from harness.reports import build_report
+from harness.slo import gather
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def start_run(environment: Any) -> Path:
+    """Create the run directory and a run.json marked incomplete."""
+    options = environment.parsed_options
+    run_dir = Path(options.run_dir)
+    for folder in ("history", "latency", "locust"):
+        (run_dir / folder).mkdir(parents=True, exist_ok=True)
+    rate = float(getattr(options, "write_rate", 0) or 0)
+    info = {
+        "tool": "store-harness",
+        "version": __version__,
+        "kind": "swarm",
+        "url": environment.host,
+        "scenario": options.scenario,
+        "participants": getattr(options, "num_users", None),
+        "spawn_rate": getattr(options, "spawn_rate", None),
+        "sessions": getattr(options, "sessions", 1),
+        "load_model": {
+            "model": "open" if rate else "closed",
+            "rate": rate or None,
+            "per": "participant" if rate else None,
+        },
+        "started_at": time.time(),
+        "ended_at": None,
+        "complete": False,
+    }
+    write_run_json(run_dir, info)
+    return run_dir
+
+
+def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
+    """Merge what every process sent, check the history, write the verdict; the exit code."""
+    run_dir = Path(environment.parsed_options.run_dir)
+    for payload in payloads:
+        for relative, packed in payload.get("files", {}).items():
+            _write_atomically(run_dir / relative, zlib.decompress(packed))
+    info = _read_run_json(run_dir)
+    totals: dict[str, int] = {}
+    for payload in payloads:
+        for kind, count in payload.get("requests", {}).items():
+            totals[kind] = totals.get(kind, 0) + count
+    clocks = {payload.get("clock") for payload in payloads} - {None, "none"}
+    info.update(
+        ended_at=time.time(),
+        complete=True,
+        processes=[
+            {key: payload.get(key) for key in ("name", "host", "pid", "requests", "connects")}
+            for payload in payloads
+        ],
+        requests=totals,
+        notify_clock=clocks.pop() if len(clocks) == 1 else ("mixed" if clocks else "none"),
+        violations=[v for payload in payloads for v in payload.get("violations", [])],
+    )
+    code = EXIT_OK
+    try:
+        history = read_history(sorted((run_dir / "history").glob("*.jsonl")))
+        verdict = check(history)
+    except HarnessError as exc:
+        print(f"store-harness: could not check the history: {exc}")
+        info["verdict"] = "unknown"
+    else:
+        (run_dir / "verdict.json").write_bytes(
+            orjson.dumps(verdict.to_json(), option=orjson.OPT_INDENT_2)
+        )
+        (run_dir / "verdict.txt").write_text(verdict.to_text() + "\n")
+        info["verdict"] = verdict.result
+        print(verdict.to_text())
+        if verdict.result == "invalid":
+            code = EXIT_FAILED
+    write_run_json(run_dir, info)
+    code = max(code, _report(environment, run_dir))
+    print(f"store-harness: run directory {run_dir}")
+    return code
+
+
+def _report(environment: Any, run_dir: Path) -> int:
+    """Write the latency report into the run directory and judge the thresholds."""
+    options = environment.parsed_options
+    try:
+        thresholds = gather(getattr(options, "slo", []), getattr(options, "slo_file", []))
+        result = build_report(run_dir, out_dir=run_dir / "report", thresholds=thresholds)
+    except HarnessError as exc:
+        print(f"store-harness: could not write the latency report: {exc}")
+        return EXIT_FAILED
+    for line in result.figures["threshold_lines"]:
+        print(f"  {line}")
+    print(f"store-harness: latency report {result.out_dir / 'report.html'}")
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _read_run_json(run_dir: Path) -> dict[str, Any]:
+    try:
+        return orjson.loads((run_dir / "run.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {"tool": "store-harness", "version": __version__, "kind": "swarm"}
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)

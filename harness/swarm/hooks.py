@@ -1,0 +1,188 @@
+"""Locust event hooks that turn a locust run into a store-harness swarm.
+
+Custom arguments (they show in the web UI), the live console line, and the
+end-of-run protocol between master and workers:
+
+1. The master's ``test_stopping`` asks every worker to stop its participants
+   (``harness_stop``) and waits until all have (``harness_stopped``), so no
+   write is still in flight anywhere when the audit reads begin.
+2. It then asks for the audit (``harness_audit``): each worker reads every key
+   once more, closes its recorders and sends its history and latency files
+   (``harness_results``), which the master writes into the run directory.
+3. The master's ``test_stop`` merges, checks and reports (:mod:`harness.swarm.finish`).
+
+A single-process run does steps 2 and 3 itself in ``test_stop``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.swarm.finish import finish_run, start_run
+from harness.swarm.live import LiveView
+from harness.swarm.process import SwarmProcess
+from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
+#: How long the master waits for workers at the end, on top of locust's stop timeout.
+END_WAIT_S = 60.0
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser: Any) -> None:
+    # Straight on the parser: locust's include_in_web_ui only works there, not on groups.
+    group = parser
+    group.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default=DEFAULT_SCENARIO,
+        help="what participants do (defaults for the options below)",
+    )
+    group.add_argument(
+        "--session", default="swarm", help="session name (or prefix with --sessions)"
+    )
+    group.add_argument(
+        "--sessions", type=int, default=1, help="spread participants over N sessions"
+    )
+    group.add_argument("--key-space", type=int, default=None, help="keys participants touch")
+    group.add_argument("--value-size", type=int, default=None, help="characters per written value")
+    group.add_argument("--observers", type=int, default=None, help="keys each participant observes")
+    group.add_argument("--writer-fraction", type=float, default=None, help="share that writes")
+    group.add_argument("--weight-set", type=int, default=None, help="task weight of set")
+    group.add_argument("--weight-get", type=int, default=None, help="task weight of get")
+    group.add_argument("--weight-delete", type=int, default=None, help="task weight of delete")
+    group.add_argument(
+        "--weight-observe", type=int, default=None, help="task weight of observe/stopObserving"
+    )
+    group.add_argument("--think-time", default=None, help="seconds between tasks: MIN,MAX")
+    group.add_argument(
+        "--write-rate",
+        type=float,
+        default=0.0,
+        help="open model: writes/s per writing participant (0: closed loop)",
+    )
+    group.add_argument("--request-timeout", type=float, default=10.0, help="seconds per request")
+    group.add_argument("--run-dir", default=None, help="run directory (default runs/<UTC time>)")
+    group.add_argument("--slo", action="append", default=[], help="threshold, e.g. notify.p99<50ms")
+    group.add_argument("--slo-file", action="append", default=[], help="thresholds in a TOML file")
+    group.add_argument(
+        "--live-interval",
+        type=float,
+        default=2.0,
+        include_in_web_ui=False,
+        help="seconds between live console lines (0: off)",
+    )
+
+
+class _EndOfRun:
+    """The master's view of the end-of-run exchange with its workers."""
+
+    def __init__(self) -> None:
+        self.stopped: set[str] = set()
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def wait_for(self, collection: set[str] | dict[str, Any], count: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while len(collection) < count and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        return len(collection) >= count
+
+
+_end = _EndOfRun()
+_live: LiveView | None = None
+
+
+@events.init.add_listener
+def on_init(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message("harness_stop", _worker_stop, concurrent=True)
+        runner.register_message("harness_audit", _worker_audit, concurrent=True)
+        return
+    options = environment.parsed_options
+    if not getattr(options, "run_dir", None):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        options.run_dir = str(Path("runs") / stamp)
+    if isinstance(runner, MasterRunner):
+        runner.register_message("harness_stopped", _master_stopped)
+        runner.register_message("harness_results", _master_results)
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Any, **_: Any) -> None:
+    global _live
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _end.stopped.clear()
+    _end.results.clear()
+    start_run(environment)
+    interval = float(getattr(environment.parsed_options, "live_interval", 2.0) or 0)
+    if interval > 0:
+        _live = LiveView(environment, interval)
+
+
+@events.test_stopping.add_listener
+def on_test_stopping(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    if not isinstance(runner, MasterRunner):
+        if SwarmProcess.current is not None:
+            SwarmProcess.current.quiesce()
+        return
+    workers = len(runner.clients)
+    if not workers or _end.results:
+        return
+    runner.send_message("harness_stop")
+    wait = environment.stop_timeout + END_WAIT_S
+    if not _end.wait_for(_end.stopped, workers, wait):
+        print(f"store-harness: only {len(_end.stopped)} of {workers} workers stopped in time")
+    runner.send_message("harness_audit")
+    if not _end.wait_for(_end.results, workers, END_WAIT_S):
+        print(f"store-harness: results from only {len(_end.results)} of {workers} workers")
+
+
+@events.test_stop.add_listener
+def on_test_stop(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    if _live is not None:
+        _live.stop()
+    if isinstance(runner, MasterRunner):
+        payloads = list(_end.results.values())
+    else:
+        process = SwarmProcess.current
+        payloads = [process.finish(environment.host)] if process is not None else []
+    environment.process_exit_code = finish_run(environment, payloads)
+
+
+def _worker_stop(environment: Any, msg: Any, **_: Any) -> None:
+    if SwarmProcess.current is not None:
+        SwarmProcess.current.quiesce()
+    environment.runner.stop()
+    name = SwarmProcess.current.name if SwarmProcess.current else f"worker-{id(environment)}"
+    environment.runner.send_message("harness_stopped", {"name": name})
+
+
+def _worker_audit(environment: Any, msg: Any, **_: Any) -> None:
+    process = SwarmProcess.current
+    if process is None:
+        payload: dict[str, Any] = {"name": f"idle-worker-{id(environment)}", "files": {}}
+    else:
+        payload = process.finish(environment.host)
+    environment.runner.send_message("harness_results", payload)
+
+
+def _master_stopped(environment: Any, msg: Any, **_: Any) -> None:
+    _end.stopped.add(msg.data["name"])
+
+
+def _master_results(environment: Any, msg: Any, **_: Any) -> None:
+    _end.results[msg.data["name"]] = msg.data

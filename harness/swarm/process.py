@@ -1,0 +1,245 @@
+"""What one locust process records during a swarm, shared by all its participants.
+
+Each process (the only one, or each worker) streams its history and latency
+histograms into the run directory as the run goes, so a killed run keeps what
+it measured. At the end it reads every key once more (the audit, after its
+participants stopped), closes its recorders and packs its files for the master.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gevent
+
+from harness.client.base import ClientBase, ClientListener, process_tag
+from harness.client.sync import StoreClient
+from harness.errors import HarnessError, ProtocolViolation, StoreError
+from harness.latency_log import LatencyLog
+from harness.metrics import LatencyRecorder
+from harness.protocol import Error, PendingRequest, Reply, Update, request_name
+from harness.recording import HistoryRecorder
+from harness.swarm.scenarios import Scenario, scenario_named
+
+#: Locust request_type for each protocol request, and for the harness's own rows.
+REQUEST_TYPES = {
+    "join": "JOIN",
+    "set": "SET",
+    "get": "GET",
+    "observe": "OBSERVE",
+    "stopObserving": "STOP",
+}
+NOTIFY, CONNECT, PROTOCOL = "NOTIFY", "CONNECT", "PROTOCOL"
+
+
+class OutcomeUnknown(HarnessError):
+    """Shown in locust's failures table for a request that got no reply."""
+
+
+def key_label(key: str) -> str:
+    """Group generated keys (``key-17``) into one stats row (``key-*``)."""
+    stem = key.rstrip("0123456789")
+    return f"{stem}*" if stem != key else key
+
+
+class LocustReporter(ClientListener):
+    """Fires locust's request event for every completed request and every notification."""
+
+    def __init__(self, request_event: Any) -> None:
+        self.fire = request_event.fire
+        self.counts: Counter[str] = Counter()
+        self.in_flight = 0
+
+    def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
+        self.in_flight += 1
+
+    def request_done(
+        self, client: ClientBase, pending: PendingRequest, reply: Reply | None, done_ns: int
+    ) -> None:
+        self.in_flight -= 1
+        request = pending.request
+        if request is None:
+            return
+        name = request_name(request)
+        kind = REQUEST_TYPES[name]
+        exception: Exception | None = None
+        if reply is None:
+            exception = OutcomeUnknown("no reply: timed out or connection lost")
+        elif isinstance(reply, Error):
+            exception = StoreError(reply.code, reply.message, reply.id)
+        label = client.session or "" if kind in ("JOIN", "STOP") else key_label(request.key)  # type: ignore[union-attr]
+        self.counts[kind] += 1
+        self.fire(
+            request_type=kind,
+            name=label,
+            response_time=(done_ns - pending.sent_ns) / 1e6,
+            response_length=len(pending.frame),
+            exception=exception,
+            context={},
+        )
+
+    def notified(self, update: Update, latency_us: int, clock: str) -> None:
+        self.counts[NOTIFY] += 1
+        self.fire(
+            request_type=NOTIFY,
+            name=f"{key_label(update.key)} ({clock} clock)",
+            response_time=latency_us / 1000,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+
+
+class SwarmProcess:
+    """Recording state of this process; created on first use from locust's options."""
+
+    current: ClassVar[SwarmProcess | None] = None
+
+    @classmethod
+    def for_environment(cls, environment: Any) -> SwarmProcess:
+        if cls.current is None or cls.current.environment is not environment:
+            cls.current = cls(environment)
+        return cls.current
+
+    def __init__(self, environment: Any) -> None:
+        options = environment.parsed_options
+        self.environment = environment
+        self.scenario: Scenario = scenario_from_options(options)
+        count = max(1, int(getattr(options, "sessions", 1) or 1))
+        session = getattr(options, "session", None) or "swarm"
+        self.sessions = [session] if count == 1 else [f"{session}-{n}" for n in range(count)]
+        self.request_timeout = float(getattr(options, "request_timeout", 10.0) or 10.0)
+        rate = float(getattr(options, "write_rate", 0) or 0)
+        self.write_rate_per_participant = rate
+        self.tag = process_tag()
+        runner = environment.runner
+        index = getattr(runner, "worker_index", None)
+        is_worker = type(runner).__name__ == "WorkerRunner"
+        self.name = f"worker{index}-{self.tag}" if is_worker else f"local-{self.tag}"
+        self.run_dir = Path(getattr(options, "run_dir", None) or f"runs/{self.tag}")
+        self.reporter = LocustReporter(environment.events.request)
+        self.latency_log = LatencyLog(self.run_dir / "latency" / f"{self.name}.jsonl", self.name)
+        self.latency = LatencyRecorder(self.latency_log, on_notify=self.reporter.notified)
+        history_dir = self.run_dir / "history"
+        history_dir.mkdir(parents=True, exist_ok=True)
+        self.history = HistoryRecorder(history_dir / f"{self.name}.jsonl", process=self.name)
+        self.listeners: list[ClientListener] = [self.reporter, self.latency, self.history]
+        self.connects = Counter[str]()
+        self.violations: list[str] = []
+        #: Set at the end of the run: participants start no new request.
+        self.stopping = False
+        self._ticker = gevent.spawn(self._tick)
+        self._finished: dict[str, Any] | None = None
+
+    def quiesce(self, timeout: float = 3.0) -> None:
+        """Start no new request and let those in flight complete.
+
+        locust kills users mid-request when a run ends; without this their
+        requests would end as unknown outcomes and show up as failures.
+        """
+        self.stopping = True
+        deadline = time.monotonic() + timeout
+        while self.reporter.in_flight > 0 and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+
+    def _tick(self) -> None:
+        # Quiet seconds and fan-outs get written even when no event rolls the interval.
+        while True:
+            gevent.sleep(1.0)
+            self.latency.roll()
+
+    def intend(self, client: ClientBase, due_ns: int) -> None:
+        self.latency.intend(client, due_ns)
+
+    def report_connect(self, started: float, error: BaseException | None) -> None:
+        self.connects["failed" if error else "ok"] += 1
+        self.environment.events.request.fire(
+            request_type=CONNECT,
+            name="connect+join",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
+
+    def report_violation(self, violation: ProtocolViolation) -> None:
+        self.violations.append(str(violation))
+        self.environment.events.request.fire(
+            request_type=PROTOCOL,
+            name="violation",
+            response_time=0,
+            response_length=0,
+            exception=violation,
+            context={},
+        )
+
+    def audit(self, host: str) -> None:
+        """Read every key of the scenario once more, after this process's participants stopped.
+
+        The checker's convergence check compares these reads with the last write.
+        """
+        for session in self.sessions:
+            try:
+                with StoreClient(host, listeners=[self.history], request_timeout=5) as client:
+                    client.join(session, f"{self.tag}-auditor", "auditor")
+                    for key in self.scenario.all_keys():
+                        client.get(key)
+            except HarnessError as exc:
+                self.violations.append(f"audit of {session!r} failed: {exc}")
+
+    def finish(self, host: str | None) -> dict[str, Any]:
+        """Audit, close the recorders and pack this process's files; idempotent."""
+        if self._finished is not None:
+            return self._finished
+        self._ticker.kill(block=False)
+        if host:
+            gevent.sleep(0.5)  # let notifications still in flight arrive
+            self.audit(host)
+        self.latency.close()
+        self.latency_log.close(self.latency)
+        self.history.close()
+        files = {}
+        for path in (self.latency_log.path, self.history.path):
+            assert path is not None
+            files[str(path.relative_to(self.run_dir))] = zlib.compress(path.read_bytes(), 3)
+        self._finished = {
+            "name": self.name,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "files": files,
+            "requests": dict(self.reporter.counts),
+            "connects": dict(self.connects),
+            "violations": self.violations[:20],
+            "clock": self.latency.clock(),
+        }
+        return self._finished
+
+
+def scenario_from_options(options: Any) -> Scenario:
+    think = getattr(options, "think_time", None)
+    think_min = think_max = None
+    if think:
+        low, _, high = str(think).partition(",")
+        try:
+            think_min = float(low)
+            think_max = float(high or low)
+        except ValueError:
+            think_min, think_max = -1.0, -1.0  # reported by validate()
+    return scenario_named(getattr(options, "scenario", None) or "mixed").with_overrides(
+        key_space=getattr(options, "key_space", None),
+        value_size=getattr(options, "value_size", None),
+        observers=getattr(options, "observers", None),
+        writer_fraction=getattr(options, "writer_fraction", None),
+        weight_set=getattr(options, "weight_set", None),
+        weight_get=getattr(options, "weight_get", None),
+        weight_delete=getattr(options, "weight_delete", None),
+        weight_observe=getattr(options, "weight_observe", None),
+        think_min=think_min,
+        think_max=think_max,
+    )

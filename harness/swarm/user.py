@@ -1,0 +1,189 @@
+"""``StoreParticipant``: a locust User that is one meeting participant.
+
+On start it joins its session, reads the keys it cares about and observes some
+of them; its tasks set, get, delete and observe keys as the scenario weighs
+them. Every request reaches locust's stats through the process's
+:class:`~harness.swarm.process.SwarmProcess` listeners, which also record the
+history and the latency histograms. Subclass it in your own locustfile:
+
+    from harness.swarm.user import StoreParticipant
+
+    class Moderator(StoreParticipant):
+        @task
+        def block_chat(self):
+            self.write("BLOCK_CHAT", "true")
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+
+import gevent
+from locust import User, task
+
+from harness.client.sync import StoreClient
+from harness.errors import (
+    ConnectionLost,
+    HarnessError,
+    ProtocolViolation,
+    RequestTimeout,
+    StoreError,
+)
+from harness.pacing import Schedule
+from harness.swarm.process import SwarmProcess
+from harness.values import make_value
+
+_participant_numbers = itertools.count(1)
+
+#: Reconnect backoff: doubles from the first to the last, in seconds.
+BACKOFF_FIRST, BACKOFF_LAST = 0.1, 5.0
+
+
+class StoreParticipant(User):
+    """One participant on one connection, driven by the swarm's scenario options."""
+
+    abstract = True
+
+    def __init__(self, environment: object) -> None:
+        super().__init__(environment)
+        self.process = SwarmProcess.for_environment(self.environment)
+        self.scenario = self.process.scenario
+        number = next(_participant_numbers)
+        self.participant_id = f"{self.process.tag}-p{number}"
+        sessions = self.process.sessions
+        self.session = sessions[number % len(sessions)]
+        self.client: StoreClient | None = None
+        self.keys = self.scenario.all_keys()
+        self.observed: dict[str, str] = {}  # observerId -> key
+        self.writer = random.random() < self.scenario.writer_fraction
+        self._seq = itertools.count(1)
+        self._backoff = BACKOFF_FIRST
+        self._schedule: Schedule | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        scenario = self.scenario
+        rate = self.process.write_rate_per_participant
+        if rate and self.writer:
+            # Open model: writes are due on a fixed schedule whatever the server does.
+            self._schedule = Schedule(rate, phase=random.random())
+            self.tasks = [StoreParticipant.paced_write]
+            self.wait_time = lambda: 0
+        else:
+            weights = [
+                (StoreParticipant.write_random, scenario.weight_set if self.writer else 0),
+                (StoreParticipant.read_random, scenario.weight_get),
+                (StoreParticipant.delete_random, scenario.weight_delete if self.writer else 0),
+                (StoreParticipant.toggle_observer, scenario.weight_observe),
+            ]
+            self.tasks = [fn for fn, weight in weights for _ in range(weight)] or [
+                StoreParticipant.read_random
+            ]
+            low, high = scenario.think_min, scenario.think_max
+            self.wait_time = lambda: random.uniform(low, high)
+        self.ensure_connected()
+
+    def on_stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def ensure_connected(self) -> StoreClient | None:
+        """A joined client, reconnecting with backoff after the server went away.
+
+        None while the run is ending or the server cannot be reached.
+        """
+        if self.process.stopping:
+            gevent.sleep(0.1)
+            return None
+        if self.client is not None and not self.client.closed:
+            return self.client
+        self.client = None
+        self.observed.clear()
+        started = time.perf_counter()
+        try:
+            client = StoreClient(
+                self.host,
+                listeners=self.process.listeners,
+                request_timeout=self.process.request_timeout,
+                connect_timeout=self.process.request_timeout,
+            ).open()
+            client.join(self.session, self.participant_id, self.participant_id)
+            for key in random.sample(self.keys, min(self.scenario.observers, len(self.keys))):
+                client.get(key)  # read the state on join, then follow it
+                self.observed[client.observe(key)] = key
+        except HarnessError as exc:
+            self.process.report_connect(started, exc)
+            gevent.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, BACKOFF_LAST)
+            return None
+        self.process.report_connect(started, None)
+        self._backoff = BACKOFF_FIRST
+        self.client = client
+        return client
+
+    # --- building blocks for scenarios ---------------------------------------------
+
+    def write(self, key: str, value: str | None) -> None:
+        self._call("set", key, value)
+
+    def read(self, key: str) -> str | None:
+        return self._call("get", key)
+
+    def new_value(self) -> str:
+        return make_value(self.participant_id, next(self._seq), self.scenario.value_size)
+
+    def _call(self, method: str, *args: object) -> object:
+        client = self.ensure_connected()
+        if client is None:
+            return None
+        try:
+            return getattr(client, method)(*args)
+        except StoreError:
+            return None  # reported to locust as a failure by the listeners
+        except (ConnectionLost, RequestTimeout):
+            return None  # reported as an unknown outcome; reconnect on the next task
+        except ProtocolViolation as exc:
+            self.process.report_violation(exc)
+            return None
+
+    # --- tasks -------------------------------------------------------------------
+
+    @task(5)
+    def write_random(self) -> None:
+        self.write(random.choice(self.keys), self.new_value())
+
+    @task(3)
+    def read_random(self) -> None:
+        self.read(random.choice(self.keys))
+
+    @task(1)
+    def delete_random(self) -> None:
+        self.write(random.choice(self.keys), None)
+
+    @task(1)
+    def toggle_observer(self) -> None:
+        client = self.ensure_connected()
+        if client is None:
+            return
+        if self.observed and random.random() < 0.5:
+            observer_id = random.choice(list(self.observed))
+            del self.observed[observer_id]
+            self._call("stop_observing", observer_id)
+        else:
+            key = random.choice(self.keys)
+            observer_id = self._call("observe", key)
+            if isinstance(observer_id, str):
+                self.observed[observer_id] = key
+
+    def paced_write(self) -> None:
+        assert self._schedule is not None
+        due = self._schedule.next_due()
+        gevent.sleep(Schedule.wait_s(due))
+        client = self.ensure_connected()
+        if client is not None:
+            self.process.intend(client, due)
+            self.write(random.choice(self.keys), self.new_value())

@@ -1,0 +1,80 @@
+"""Hand-written histories; each file name carries its expected verdict and anomaly kind.
+
+``stale_read.invalid.jsonl`` must be judged invalid with at least a ``stale_read``;
+``*.valid.jsonl`` must be judged valid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.checker import KINDS, check
+from harness.cli import main
+from harness.recording import read_history
+
+GOLDEN = Path(__file__).parent / "golden"
+FILES = sorted(GOLDEN.glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_golden_history_gets_the_verdict_its_name_says(path: Path) -> None:
+    name, expected, _ = path.name.split(".")
+    verdict = check(read_history([path]))
+    assert verdict.result == expected, verdict.to_text()
+    if expected == "invalid":
+        assert name in verdict.counts, verdict.to_text()
+        example = verdict.examples[name]
+        assert example.events, "a counterexample must quote the events that prove it"
+        assert example.message
+    else:
+        assert verdict.counts == {}
+
+
+def test_every_anomaly_kind_has_a_golden_history() -> None:
+    covered = {p.name.split(".")[0] for p in FILES if ".invalid." in p.name}
+    assert covered == set(KINDS)
+
+
+def test_text_report_puts_diverging_sequences_side_by_side() -> None:
+    verdict = check(read_history([GOLDEN / "order_divergence.invalid.jsonl"]))
+    text = verdict.to_text()
+    assert "order_divergence" in text and "R4.3" in text
+    row = next(line for line in text.splitlines() if "'v1'" in line and "|" in line)
+    assert row.count("|") == 1  # two columns: one observer each
+
+
+def test_json_report_holds_counts_and_counterexamples() -> None:
+    verdict = check(read_history([GOLDEN / "lost_update.invalid.jsonl"]))
+    report = verdict.to_json()
+    assert report["result"] == "invalid"
+    assert report["counts"] == {"lost_update": 1}
+    example = report["examples"]["lost_update"]
+    assert example["requirement"] == "R4.1"
+    assert [e["ev"] for e in example["events"]] == ["done", "invoke", "done"]
+    assert all("d" not in e for e in example["events"])
+
+
+def test_ambiguity_is_stated_in_the_verdict() -> None:
+    verdict = check(read_history([GOLDEN / "values_not_unique.valid.jsonl"]))
+    assert any("written more than once" in note for note in verdict.notes)
+
+
+def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(GOLDEN / "reads_overlapping_write.valid.jsonl")]) == 0
+    assert main(["check", str(GOLDEN / "gap.invalid.jsonl"), "--json"]) == 1
+    assert '"gap"' in capsys.readouterr().out
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"ev":"header","clock":"c"}\n{"ev":"update"\n{"ev":"closed"}\n')
+    assert main(["check", str(broken)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "broken.jsonl: line 2" in error
+    assert main(["check", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_a_search_out_of_budget_is_unknown_not_valid() -> None:
+    verdict = check(read_history([GOLDEN / "nonlinearizable.invalid.jsonl"]), search_budget=1)
+    assert verdict.result == "unknown", verdict.to_text()
+    assert any("search budget" in note for note in verdict.notes)

@@ -1,0 +1,34 @@
+"""Habit 1 of STYLE.md: the protocol core is shared by every front end, so it does no I/O."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("asyncio", "websockets", "gevent", "locust")
+
+
+def test_importing_the_protocol_core_pulls_in_no_io_framework():
+    probe = (
+        "import sys, harness.protocol, harness.protocol.schema, harness.values\n"
+        f"print(','.join(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_probe_would_notice_an_io_import():
+    # Guards the test above against passing vacuously (say, a probe that never imports).
+    probe = (
+        "import sys, harness.protocol, asyncio\n"
+        f"print(','.join(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "asyncio"

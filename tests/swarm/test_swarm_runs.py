@@ -1,0 +1,99 @@
+"""Real locust swarms, in subprocesses, against servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from faulty_servers import ReorderingServer
+
+from harness.server.embedded import EmbeddedServer
+
+pytestmark = pytest.mark.slow
+
+
+def swarm(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "swarm", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def locust_totals(run_dir: Path) -> dict[str, int]:
+    with open(run_dir / "locust" / "stats_stats.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    totals: dict[str, int] = {}
+    for row in rows:
+        if row["Type"]:
+            totals[row["Type"]] = totals.get(row["Type"], 0) + int(row["Request Count"])
+    return totals
+
+
+def test_two_worker_swarm_merges_stats_and_is_valid(tmp_path):
+    run_dir = tmp_path / "run"
+    done = swarm(
+        "--users", "24", "--spawn-rate", "24", "--run-time", "6s",
+        "--processes", "2", "--out", str(run_dir), "--slo", "notify.p99<5s",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "verdict: VALID" in done.stdout
+    assert "users 24/24" in done.stdout  # the live console line
+
+    info = orjson.loads((run_dir / "run.json").read_bytes())
+    assert info["complete"] is True and info["verdict"] == "valid"
+    workers = info["processes"]
+    assert len(workers) == 2 and len({w["name"] for w in workers}) == 2
+    # The master's totals are the sum of what each worker reported, per request type.
+    master = locust_totals(run_dir)
+    for kind in ("SET", "GET", "JOIN", "NOTIFY"):
+        per_worker = sum(w["requests"].get(kind, 0) for w in workers)
+        assert per_worker > 0, kind
+        assert master[kind] == per_worker == info["requests"][kind], kind
+    assert sorted(p.name for p in (run_dir / "history").iterdir()) == sorted(
+        f"{w['name']}.jsonl" for w in workers
+    )
+    for name in ("verdict.json", "locust/report.html", "report/report.html", "report/notify.hgrm"):
+        assert (run_dir / name).is_file(), name
+    report = orjson.loads((run_dir / "report" / "report.json").read_bytes())
+    assert report["thresholds"][0]["passed"] is True
+
+
+def test_swarm_against_a_reordering_server_fails_and_names_the_anomaly(tmp_path):
+    run_dir = tmp_path / "run"
+    with EmbeddedServer(ReorderingServer) as server:
+        done = swarm(
+            "--url", server.url, "--scenario", "notes", "--users", "8", "--spawn-rate", "8",
+            "--run-time", "4s", "--out", str(run_dir),
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "verdict: INVALID" in done.stdout
+    verdict = orjson.loads((run_dir / "verdict.json").read_bytes())
+    assert verdict["result"] == "invalid"
+    assert "order_divergence" in verdict["counts"], verdict["counts"]
+
+
+def test_unreachable_server_exits_2_with_a_reason(tmp_path):
+    done = swarm("--url", "ws://127.0.0.1:9/", "--run-time", "2s", "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert "unreachable" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--users", "0"], "--users must be at least 1"),
+        (["--run-time", "soon"], "is not a duration"),
+        (["--slo", "notify.p99<fast"], "notify.p99<fast"),
+        (["--weight-set", "-1"], "weights"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_option(tmp_path, args, message):
+    done = swarm(*args, "--out", str(tmp_path), timeout=30)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr

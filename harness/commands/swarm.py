@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -35,8 +34,13 @@ PASS_THROUGH = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="server to load (default: start the embedded reference)")
     parser.add_argument("--users", type=int, default=50, help="participants (default 50)")
+    configure_common(parser)
+
+
+def configure_common(parser: argparse.ArgumentParser) -> None:
+    """Every swarm option but --users (the sweep takes a list of counts instead)."""
+    parser.add_argument("--url", help="server to load (default: start the embedded reference)")
     parser.add_argument("--spawn-rate", type=float, default=25.0, help="participants/s joining")
     parser.add_argument("--run-time", default="15s", help="how long, e.g. 30s, 5m (default 15s)")
     parser.add_argument("--processes", type=int, default=1, help="locust worker processes")
@@ -110,19 +114,28 @@ def _swarm(args: argparse.Namespace, url: str, run_dir: Path) -> int:
         asyncio.run(preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0)))
     (run_dir / "locust").mkdir(parents=True, exist_ok=True)
     command = locust_command(args, url, run_dir)
-    # A session of its own, so Ctrl-C reaches only the master, which then stops
-    # the workers in order and still writes the verdict for what ran.
+    # A session of its own, so a terminal's Ctrl-C reaches only this process, which
+    # asks the master to stop; the master then stops its workers in order and still
+    # writes the verdict for what ran. A second signal kills it.
     process = subprocess.Popen(command, start_new_session=True)
+    interrupted = False
+
+    def stop_gracefully(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        if interrupted:
+            process.kill()
+            return
+        interrupted = True
+        print("\nstore-harness: stopping; the verdict covers what ran", flush=True)
+        # SIGTERM, not SIGINT: a child inherits an ignored SIGINT (background jobs).
+        process.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop_gracefully) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return process.wait()
-    except KeyboardInterrupt:
-        print("\nstore-harness: stopping; the verdict covers what ran", flush=True)
-        os.kill(process.pid, signal.SIGINT)
-        try:
-            return process.wait(120)
-        except KeyboardInterrupt:
-            process.kill()
-            return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def locust_command(args: argparse.Namespace, url: str, run_dir: Path) -> list[str]:

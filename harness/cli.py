@@ -19,7 +19,7 @@ from harness.errors import HarnessError, HarnessUsageError
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run the reference server"),
     "swarm": ("swarm", "a locust swarm of participants, judged at the end"),
-    "demo": ("demo", "a few participants exercise every operation against a server"),
+    "sweep": ("sweep", "the same swarm at several participant counts, charted"),
     "conformance": ("conformance", "run the conformance suite against servers; graded reports"),
     "check": ("check", "check recorded histories for consistency anomalies"),
     "report": ("report", "turn a run directory into HTML, JSON, Markdown and .hgrm reports"),
@@ -57,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"store-harness {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing left to tell anyone.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

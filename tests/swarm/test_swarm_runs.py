@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 from faulty_servers import ReorderingServer
 
@@ -97,3 +99,93 @@ def test_bad_options_exit_2_naming_the_option(tmp_path, args, message):
     done = swarm(*args, "--out", str(tmp_path), timeout=30)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_interrupt_still_produces_the_verdict(tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "swarm", "--users", "10", "--run-time", "2m",
+         "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until the swarm is under way
+        if line.startswith("[") and "users 10/10" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output[-3000:]
+    assert "verdict: VALID" in output
+    info = orjson.loads((run_dir / "run.json").read_bytes())
+    assert info["complete"] is True and info["verdict"] == "valid"
+    assert (run_dir / "report" / "report.html").is_file()
+
+
+def test_a_server_that_goes_away_is_counted_not_waited_for(tmp_path):
+    run_dir = tmp_path / "run"
+    server = EmbeddedServer().start()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "swarm", "--url", server.url, "--users", "6",
+         "--run-time", "8s", "--request-timeout", "1", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "users 6/6" in line:
+            break
+    server.stop()
+    output = process.communicate(timeout=90)[0]
+    assert process.returncode in (0, 1), output[-3000:]
+    assert "Traceback" not in output
+    with open(run_dir / "locust" / "stats_stats.csv", newline="") as file:
+        connects = [row for row in csv.DictReader(file) if row["Type"] == "CONNECT"]
+    # Participants kept trying (with backoff) and every failed attempt was counted.
+    assert connects and int(connects[0]["Failure Count"]) > 0
+    assert orjson.loads((run_dir / "run.json").read_bytes())["complete"] is True
+
+
+def test_a_killed_swarm_leaves_a_run_directory_that_reports_as_partial(tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "swarm", "--users", "8", "--run-time", "2m",
+         "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = 0
+    for line in process.stdout:  # a few live lines: some seconds of recorded work
+        seen += line.startswith("[") and "users 8/8" in line
+        if seen == 2:
+            break
+    for child in psutil.Process(process.pid).children(recursive=True):
+        child.kill()  # kill -9 of locust (and the server), then of the command itself
+    process.kill()
+    process.communicate(timeout=30)
+
+    assert orjson.loads((run_dir / "run.json").read_bytes())["complete"] is False
+    assert any(p.stat().st_size for p in (run_dir / "history").iterdir())
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "report", str(run_dir), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "partial run" in done.stdout
+    report = orjson.loads((out / "report.json").read_bytes())
+    assert report["partial"] is True
+    assert report["metrics"]["set"]["count"] > 0
+    checked = subprocess.run(
+        [sys.executable, "-m", "harness", "check", *map(str, (run_dir / "history").iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -427,15 +427,39 @@ class BinaryFrameClosesServer(ReferenceServer):
 
 
 class OutOfOrderRepliesServer(ReferenceServer):
-    """Writes are acknowledged after a short delay while reads answer at once, so pipelined
-    replies come back out of request order (R1.3)."""
+    """A write's ok is sent once the write is flushed, which happens after the connection's
+    next request is handled: pipelined replies come back out of request order (R1.3)."""
+
+    flush_after = 0.005
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._held: dict[Connection, bytes] = {}
+
+    def handle_frame(self, conn: Connection, frame: str | bytes) -> None:
+        held = self._held.pop(conn, None)
+        super().handle_frame(conn, frame)
+        if held is not None:
+            self.send(conn, held)
 
     def handle_set(self, conn: Connection, request: Set) -> None:
-        outbox_length = len(conn.outbox)
-        super().handle_set(conn, request)
-        if len(conn.outbox) > outbox_length:
-            reply = conn.outbox.pop()
-            asyncio.get_running_loop().call_later(0.005, self.send, conn, reply)
+        self._writing = True
+        try:
+            super().handle_set(conn, request)
+        finally:
+            self._writing = False
+
+    def reply(self, conn: Connection, message: object) -> None:
+        if getattr(self, "_writing", False) and isinstance(message, Ok):
+            self._held[conn] = encode(message)
+            asyncio.get_running_loop().call_later(self.flush_after, self._flush, conn)
+            return
+        super().reply(conn, message)
+
+    def _flush(self, conn: Connection) -> None:
+        held = self._held.pop(conn, None)
+        if held is not None:
+            self.send(conn, held)
 
 
 class NullErrorIdServer(ReferenceServer):

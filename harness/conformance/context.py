@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from harness.client.aio import StoreClient
+from harness.client.base import ClientListener
 from harness.conformance.model import CaseFailed, TranscriptLine
 from harness.errors import StoreError
 from harness.protocol import ErrorCode, Limits, Participant
@@ -139,7 +140,8 @@ class CaseContext:
         self.case_id = case_id
         self.transcript: list[TranscriptLine] = []
         self.omitted_frames = 0
-        self.schema_violations: list[str] = []
+        #: (what is wrong, the frame) for every frame that breaks the spec's schemas.
+        self.violations: list[tuple[str, str]] = []
         self.measurements: dict[str, Any] = {}
         self.clients: list[StoreClient] = []
         self.raw_connections: list[RawConnection] = []
@@ -154,21 +156,27 @@ class CaseContext:
             self.omitted_frames += 1
             return
         at_ms = (time.monotonic() - self._started) * 1000
-        text = quote(data) if isinstance(data, str) else f"(binary) {quote(data)}"
+        # The client hands over sent text frames as UTF-8 bytes; only a received bytes
+        # object is known to be a binary frame.
+        binary = isinstance(data, bytes) and direction == "received"
+        text = f"(binary) {quote(data)}" if binary else quote(data)
         self.transcript.append(TranscriptLine(at_ms, connection, direction, text))
 
     def _received(self, connection: str, frame: str | bytes) -> None:
         self.record(connection, "received", frame)
         if isinstance(frame, bytes):
-            self.schema_violations.append(
-                f"{connection} received a binary frame (R1.1): {quote(frame)}"
+            self.violations.append(
+                (f"{connection} received a binary frame (R1.1)", f"(binary) {quote(frame)}")
             )
             return
         problems = schema_problems(frame)
         if problems:
-            self.schema_violations.append(
-                f"{connection} received a frame that breaks the schema (R1.4): "
-                f"{'; '.join(problems)} in {quote(frame)}"
+            self.violations.append(
+                (
+                    f"{connection} received a frame that breaks the schema (R1.4): "
+                    f"{'; '.join(problems)} in {quote(frame)}",
+                    quote(frame),
+                )
             )
 
     def note(self, text: str) -> None:
@@ -187,7 +195,7 @@ class CaseContext:
             f"{self.options.session_prefix}-{self._run_tag}-{self.case_id}-{self._sessions}{suffix}"
         )
 
-    async def connect(self, label: str) -> StoreClient:
+    async def connect(self, label: str, listeners: Sequence[ClientListener] = ()) -> StoreClient:
         def trace(direction: str, data: str | bytes) -> None:
             if direction == "received":
                 self._received(label, data)
@@ -199,14 +207,20 @@ class CaseContext:
             request_timeout=self.options.request_timeout,
             connect_timeout=self.options.request_timeout,
             trace=trace,
+            listeners=listeners,
         )
         self.clients.append(client)
         return await client.open()
 
     async def joined(
-        self, label: str, session: str, participant: str | None = None, name: str | None = None
+        self,
+        label: str,
+        session: str,
+        participant: str | None = None,
+        name: str | None = None,
+        listeners: Sequence[ClientListener] = (),
     ) -> StoreClient:
-        client = await self.connect(label)
+        client = await self.connect(label, listeners)
         participant_id = participant or label
         await client.join(
             session,

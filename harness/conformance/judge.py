@@ -1,14 +1,18 @@
 """The ordering and convergence judgement of the concurrency cases, in one place.
 
-A pure function of what the case observed, so it can be replaced by (or
-cross-checked with) the consistency checker in :mod:`harness.checker` without
-touching the cases.
+Two judges look at the same run: :func:`judge_one_key`, an exact check of what
+the case knows it did (every write acknowledged, distinct values), and the
+consistency checker (:mod:`harness.checker`) on the history the clients
+recorded, which also weighs real time. Either one finding a problem fails the case.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+
+from harness.checker import check
+from harness.recording import HistoryRecorder
 
 
 def judge_one_key(
@@ -61,3 +65,14 @@ def judge_one_key(
                     f"{last!r} (R3.9)"
                 )
     return problems
+
+
+def checker_problems(recorder: HistoryRecorder) -> tuple[str, list[str]]:
+    """The consistency checker's verdict on a recorded history, and its anomalies."""
+    verdict = check(recorder.history())
+    problems = (
+        [f"{a.kind} ({a.message})" for a in verdict.anomalies]
+        if verdict.result == "invalid"
+        else []
+    )
+    return verdict.result, problems

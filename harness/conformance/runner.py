@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from harness.client.aio import StoreClient
-from harness.conformance.context import CaseContext, SuiteOptions
+from harness.conformance.context import CaseContext, SuiteOptions, quote
 from harness.conformance.model import (
     CASES,
     Case,
@@ -141,13 +141,16 @@ async def run_case(case: Case, url: str, options: SuiteOptions, limits: Limits) 
         grade, detail = Grade.ERROR, f"internal harness error:\n{traceback.format_exc()}"
     finally:
         await context.close_all()
-    violations = context.schema_violations + [
-        f"protocol violation: {c.violation}" for c in context.clients if c.violation is not None
+    violations = context.violations + [
+        (f"protocol violation: {c.violation}", quote(c.violation.frame or ""))
+        for c in context.clients
+        if c.violation is not None
     ]
-    if violations and grade in (Grade.PASSED, Grade.SKIPPED):
-        grade, detail = Grade.FAILED, violations[0]
-    elif violations and grade == Grade.FAILED and violations[0] not in detail:
-        detail = f"{detail}\n(also: {violations[0]})"
+    if violations and grade != Grade.ERROR:
+        # A spec violation is the root cause; a timeout or mismatch after it is its echo.
+        first, frame = violations[0]
+        detail = first if not detail or first in detail else f"{first}\n(then: {detail})"
+        grade, expected, got = Grade.FAILED, "frames as the spec allows them", frame
     if grade == Grade.FAILED and case.level == Level.SHOULD:
         grade = Grade.NON_STRICT
     if grade == Grade.PASSED and case.informational:

@@ -1,0 +1,97 @@
+"""The HTML reports open in headless Chromium without script errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from faulty_servers import StopIgnoredServer
+from suite_runs import run_against
+
+from harness.conformance.reports import write_matrix, write_reports
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+#: Runs first in <head>: records every script error into the DOM for --dump-dom to show.
+CATCH_ERRORS = """<script>
+window.__errors = [];
+window.onerror = function (message, source, line) { window.__errors.push(message + ' @' + line); };
+</script>"""
+
+#: Runs last: exercises the page's own functions, then writes what happened into the DOM.
+EXERCISE = """<script>
+document.addEventListener('DOMContentLoaded', function () {
+  try {
+    setOpen('details.case', true);
+    setOpen('details.case', false);
+    showOnlyProblems(true);
+    showOnlyProblems(false);
+    openFromHash();
+  } catch (e) { window.__errors.push(String(e)); }
+  var out = document.createElement('pre');
+  out.id = 'harness-check';
+  out.textContent = 'errors=' + JSON.stringify(window.__errors);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def instrumented(page: Path) -> Path:
+    html = page.read_text(encoding="utf-8")
+    html = html.replace("<head>", "<head>" + CATCH_ERRORS, 1).replace(
+        "</body>", EXERCISE + "</body>"
+    )
+    copy = page.with_name(f"checked-{page.name}")
+    copy.write_text(html, encoding="utf-8")
+    return copy
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def report_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    folder = tmp_path_factory.mktemp("html")
+    # A run with failures, so the page holds open transcripts and expected/got tables.
+    faulty = run_against(StopIgnoredServer, patterns=["R4.5-*", "R1.4-*", "R5.4-binary-frame"])
+    reference = run_against(patterns=["R4.5-*", "R1.4-*", "R5.4-binary-frame"])
+    write_reports(faulty, folder / "1-faulty")
+    write_reports(reference, folder / "2-reference")
+    write_matrix([("1-faulty", faulty), ("2-reference", reference)], folder)
+    return folder
+
+
+@pytest.mark.parametrize("page", ["1-faulty/conformance.html", "matrix.html"])
+def test_page_opens_without_script_errors(report_folder: Path, page: str, tmp_path: Path) -> None:
+    dom = dump_dom(instrumented(report_folder / page), tmp_path / "profile")
+    assert '<pre id="harness-check">errors=[]</pre>' in dom
+    assert "Store protocol conformance" in dom
+
+
+def test_report_page_shows_cases_and_transcripts(report_folder: Path, tmp_path: Path) -> None:
+    dom = dump_dom(instrumented(report_folder / "1-faulty/conformance.html"), tmp_path / "p")
+    assert 'id="case-R4.5-stop-ends-deliveries"' in dom
+    assert 'class="transcript"' in dom
+    assert "&quot;type&quot;:&quot;stopObserving&quot;" in dom or '"type":"stopObserving"' in dom

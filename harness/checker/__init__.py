@@ -22,6 +22,9 @@ Per (session, key), porcupine-style, it checks (docs/protocol.md):
 A request whose reply never came is ``unknown`` (it may or may not have taken
 effect), never failed; an observer is owed updates only while it was surely
 active (from the observe's reply to the stopObserving or the client's close).
+An unknown write that no observer placed in the order may have taken effect at
+any instant after it was sent, or never; only observers that were surely active
+and never received it rule instants out (:mod:`harness.checker.unordered`).
 """
 
 from harness.checker.core import check

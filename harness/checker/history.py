@@ -15,6 +15,8 @@ from harness.recording import History
 
 INF = 1 << 62
 OK, FAILED, UNKNOWN = "ok", "failed", "unknown"
+#: What an update names a write by: (value, writer).
+Token = tuple[str | None, str | None]
 
 
 @dataclass(slots=True, eq=False)
@@ -30,7 +32,7 @@ class Write:
     code: str | None = None
 
     @property
-    def token(self) -> tuple[str | None, str | None]:
+    def token(self) -> Token:
         return self.value, self.participant
 
 
@@ -52,7 +54,8 @@ class Observer:
     domain: int
     #: When the observe was acknowledged, or None when that was not recorded.
     start: int | None = None
-    #: When it stopped for sure: stopObserving sent, or this side began closing.
+    #: Until when it was surely active: stopObserving sent, or this side began closing
+    #: (``end_known``); else no later than the last write it received was applied.
     end: int = INF
     end_known: bool = False
     updates: list[dict[str, Any]] = field(default_factory=list)
@@ -119,17 +122,51 @@ def partition(history: History) -> Partitioned:
             closed[event["conn"]] = event
     for call in invokes.values():  # never answered within the history
         _complete(call, None, key_history, observers, max_keys)
-    for observer in observers.values():
-        close = closed.get(observer.conn)
-        if observer.end_known:
-            continue
-        if close is not None and close.get("by_client"):
-            observer.end, observer.end_known = close["t"], True
-        else:
-            # Closed by the server or never seen closing: no later update is owed.
-            last = observer.updates[-1]["t"] if observer.updates else observer.start
-            observer.end = last if last is not None else INF
+    for found in keys.values():
+        sent: dict[Token, tuple[int, int]] | None = None
+        for observer in found.observers:
+            close = closed.get(observer.conn)
+            if observer.end_known:
+                continue
+            if close is not None and close.get("by_client"):
+                observer.end, observer.end_known = close["t"], True
+                continue
+            if sent is None:
+                sent = _first_sent(found)
+            observer.end = _surely_active_until(observer, sent)
     return Partitioned(keys, max_keys, len(history.clocks), requests, updates)
+
+
+def _first_sent(history: KeyHistory) -> dict[Token, tuple[int, int]]:
+    """token -> (when the first live write carrying it was sent, its clock domain, or
+    -1 when such writes were sent from different domains)."""
+    out: dict[Token, tuple[int, int]] = {}
+    for write in history.writes:
+        if write.status == FAILED:
+            continue
+        found = out.get(write.token)
+        if found is None:
+            out[write.token] = (write.inv, write.domain)
+        else:
+            domain = found[1] if found[1] == write.domain else -1
+            out[write.token] = (min(found[0], write.inv), domain)
+    return out
+
+
+def _surely_active_until(observer: Observer, sent: dict[Token, tuple[int, int]]) -> int:
+    """The end of an observer that the server ended, or whose end was not recorded.
+
+    No later update is owed, and not even every update of a write applied before
+    its last update arrived: the connection may have dropped with updates in
+    flight (R4.6). It was surely active until the last write it received was
+    applied, which is no earlier than that write was sent; a write applied
+    before then would have reached it first (R4.3).
+    """
+    for update in reversed(observer.updates):
+        found = sent.get((update["value"], update.get("by")))
+        if found is not None and found[1] == observer.domain:
+            return min(update["t"], found[0])
+    return observer.start if observer.start is not None else INF
 
 
 def _complete(

@@ -13,6 +13,10 @@ fact linear after sorting, where a search would be exponential.
 
 Times from different clock domains (machines) cannot be compared, so the
 system is solved once per domain, with that domain's operations only.
+
+Writes whose outcome is unknown may be missing from the order (no observer
+received them): a get that one of them may explain bounds nothing, whatever
+writes in the order wrote the same value (see :mod:`harness.checker.unordered`).
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from harness.checker.history import INF, OK, UNKNOWN, KeyHistory, Read, Write
+from harness.checker.unordered import Unordered, applied_before
 from harness.checker.verdict import Anomaly
 
 Report = Callable[[Anomaly], None]
 Source = Write | Read
 
 
-def check_with_order(history: KeyHistory, chain: list[Write], report: Report) -> int:
-    """Check gets and write order against ``chain``; returns how many gets were ambiguous."""
+def check_with_order(history: KeyHistory, chain: list[Write], report: Report) -> tuple[int, int]:
+    """Check gets and write order against ``chain``.
+
+    Returns how many gets were ambiguous (their value written more than once in
+    the chain) and how many a write outside the chain may explain.
+    """
     position = {write: index for index, write in enumerate(chain, 1)}
     by_value: dict[str | None, list[int]] = defaultdict(list)
     for write in chain:
@@ -36,7 +45,8 @@ def check_with_order(history: KeyHistory, chain: list[Write], report: Report) ->
     by_value[None].insert(0, 0)  # the key before any write
     n = len(chain)
     domains = {w.domain for w in chain} | {r.domain for r in history.reads}
-    ambiguous = 0
+    unordered = Unordered(history, chain)
+    ambiguous = outside = 0
     for domain in sorted(domains):
         # lower[i] / upper[i]: the tightest bound on a_i and who set it.
         lower: list[tuple[int, Source | None]] = [(-INF, None)] * (n + 2)
@@ -47,12 +57,24 @@ def check_with_order(history: KeyHistory, chain: list[Write], report: Report) ->
                 lower[i] = max(lower[i], (write.inv, write), key=_first)
                 upper[i] = min(upper[i], (write.comp, write), key=_first)
         multi: list[tuple[Read, list[int]]] = []
+        settled = applied_before(chain, domain) if unordered else None
         for read in history.reads:
             if read.domain != domain:
                 continue
+            floor = -INF
+            if settled is not None and read.value in unordered.by_value:
+                floor = settled(read.inv)
+                if unordered.explains(read, floor):
+                    outside += 1
+                    continue
             candidates = by_value.get(read.value, [])
             if not candidates:
-                continue  # a value no chained write wrote: unknown_value, reported elsewhere
+                # Written only outside the chain, or by no live write at all (then the
+                # value check reports it as unknown_value or failed_write_visible).
+                anomaly = unordered.blame(read, floor)
+                if anomaly is not None:
+                    report(anomaly)
+                continue
             if len(candidates) > 1:
                 multi.append((read, candidates))
                 continue
@@ -62,8 +84,8 @@ def check_with_order(history: KeyHistory, chain: list[Write], report: Report) ->
             if k < n:
                 lower[k + 1] = max(lower[k + 1], (read.inv, read), key=_first)
         _solve(history, chain, lower, upper, report)
-        ambiguous += _check_ambiguous(history, chain, lower, upper, multi, report)
-    return ambiguous
+        ambiguous += _check_ambiguous(history, chain, lower, upper, multi, unordered, report)
+    return ambiguous, outside
 
 
 def _first(bound: tuple[int, Source | None]) -> int:
@@ -135,6 +157,7 @@ def _check_ambiguous(
     lower: list[tuple[int, Source | None]],
     upper: list[tuple[int, Source | None]],
     multi: list[tuple[Read, list[int]]],
+    unordered: Unordered,
     report: Report,
 ) -> int:
     """A get whose value several writes wrote needs one of them to fit; checked alone."""
@@ -151,11 +174,18 @@ def _check_ambiguous(
         if not any(
             prefix_lower[k] <= read.comp and read.inv <= suffix_upper[k + 1] for k in candidates
         ):
+            unseen = len(unordered.by_value.get(read.value, ()))
+            also = (
+                f" (nor, as far as observers tell, any of the {unseen} whose outcome is unknown "
+                "and that the order left out)"
+                if unseen
+                else ""
+            )
             report(
                 Anomaly(
                     "stale_read",
                     f"a get returned {read.value!r}, and none of the {len(candidates)} writes of "
-                    f"that value was current at any instant while it was pending",
+                    f"that value was current at any instant while it was pending{also}",
                     history.session,
                     history.key,
                     list(read.events),
@@ -168,7 +198,12 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
     """After the last write, every get on every connection returns the last write (R3.9).
 
     Returns how many gets were quiescent (sent after every write to the key had
-    finished, in the same clock domain), i.e. how many this check could judge.
+    finished or been given up on, in the same clock domain), i.e. how many this
+    check could judge. A write given up on (its outcome unknown) may still take
+    effect after that, at any instant, or never: a quiescent get may return its
+    value. Any other value is the one the key held when the writes finished, so
+    the gets returning one all agree, and none follows a get that saw another
+    value (a pending write had replaced it by then, and nothing writes it again).
     """
     live = [w for w in history.writes if w.status != "failed"]
     if not history.reads:
@@ -180,8 +215,12 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
     quiet = [r for r in history.reads if r.inv > settled and (not domains or r.domain in domains)]
     if not quiet:
         return 0
-    first = quiet[0]
-    for read in quiet[1:]:
+    pending = {w.value for w in live if w.status == UNKNOWN}
+    fixed = [r for r in quiet if r.value not in pending]
+    if not fixed:
+        return len(quiet)
+    first = fixed[0]
+    for read in fixed[1:]:
         if read.value != first.value:
             report(
                 Anomaly(
@@ -194,6 +233,21 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
                 )
             )
             return len(quiet)
+    changed = min((r for r in quiet if r.value != first.value), key=_returned, default=None)
+    again = max(fixed, key=_sent)
+    if changed is not None and changed.comp < again.inv:
+        report(
+            Anomaly(
+                "convergence",
+                f"after every write had finished, {changed.participant} read {changed.value!r}, "
+                f"yet {again.participant}, asking later, read {again.value!r} again, which no "
+                "write still pending wrote",
+                history.session,
+                history.key,
+                [*changed.events, *again.events],
+            )
+        )
+        return len(quiet)
     allowed = _possible_last(live, chain)
     if first.value not in allowed:
         last = sorted(allowed, key=str)[:3]
@@ -210,13 +264,23 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
     return len(quiet)
 
 
+def _returned(read: Read) -> int:
+    return read.comp
+
+
+def _sent(read: Read) -> int:
+    return read.inv
+
+
 def _possible_last(live: list[Write], chain: list[Write] | None) -> set[str | None]:
     if not live:
         return {None}
     # A write whose reply was lost may have been applied last, or not at all.
     maybe = {w.value for w in live if w.status == UNKNOWN}
-    if chain:
-        return maybe | {chain[-1].value}
+    acknowledged = [w for w in chain or () if w.status == OK]
+    if acknowledged:
+        # Writes after the last acknowledged one in the order are unknown: in ``maybe``.
+        return maybe | {acknowledged[-1].value}
     ok = [w for w in live if w.status == OK]
     if not ok:
         return maybe | {None}

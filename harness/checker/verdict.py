@@ -19,7 +19,11 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "unknown_value": ("order", "R4.2", "a value no write in the history wrote"),
     "order_divergence": ("order", "R4.3", "observers saw writes in different orders"),
     "gap": ("order", "R4.3", "an observer skipped a write that others saw in between"),
-    "lost_update": ("completeness", "R4.1", "an acknowledged write never reached an observer"),
+    "lost_update": (
+        "completeness",
+        "R4.1",
+        "an acknowledged (or read) write never reached an observer",
+    ),
     "failed_write_visible": ("completeness", "R5.3", "a refused write was seen"),
     "convergence": (
         "convergence",

@@ -23,6 +23,7 @@ import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from queue import Empty, SimpleQueue
+from time import monotonic_ns
 from types import TracebackType
 
 from websockets.client import ClientProtocol
@@ -139,6 +140,10 @@ class StoreClient(ClientBase):
                 raise ConnectionResetError("the server closed during the handshake")
 
     def close(self) -> None:
+        # Mark the close as ours before it starts, as the asyncio client does, so the
+        # recorded ``closed`` event says by_client and observers end at this instant.
+        if self.closing_ns is None and not self.closed:
+            self.closing_ns = monotonic_ns()
         if self._ws is None or self._closed.is_set():
             self._close_socket()
             return

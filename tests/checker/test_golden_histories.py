@@ -1,7 +1,8 @@
 """Hand-written histories; each file name carries its expected verdict and anomaly kind.
 
 ``stale_read.invalid.jsonl`` must be judged invalid with at least a ``stale_read``;
-``*.valid.jsonl`` must be judged valid.
+``*.valid.jsonl`` must be judged valid. A second case of one kind names itself
+between the two: ``stale_read.null_after_later_writes.invalid.jsonl``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ FILES = sorted(GOLDEN.glob("*.jsonl"))
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_golden_history_gets_the_verdict_its_name_says(path: Path) -> None:
-    name, expected, _ = path.name.split(".")
+    name, *_, expected, _ = path.name.split(".")
     verdict = check(read_history([path]))
     assert verdict.result == expected, verdict.to_text()
     if expected == "invalid":

@@ -11,6 +11,7 @@ from harness.client.base import ClientListener
 from harness.client.sync import StoreClient, connect
 from harness.errors import ConnectionLost, ProtocolViolation, RequestTimeout, StoreError
 from harness.protocol import ErrorCode, Participant, request_name
+from harness.recording import HistoryRecorder
 from harness.server.aio import ReferenceServer
 from harness.server.embedded import EmbeddedServer
 
@@ -75,6 +76,21 @@ def test_request_timeout_is_reported_as_unknown():
         # The server skipped a reply, so the next reply answers the wrong request.
         with pytest.raises(ProtocolViolation, match="request order"):
             client.set("k", "v")
+
+
+def test_a_close_by_the_client_is_recorded_as_by_client(server_url):
+    recorder = HistoryRecorder()
+    with connect(server_url, listeners=[recorder]) as client:
+        client.join("s", "p")
+        client.observe("k")
+        before = client.closing_ns
+    closed = [e for e in recorder.events() if e["ev"] == "closed"]
+    assert before is None
+    assert len(closed) == 1
+    assert closed[0]["by_client"] is True
+    assert closed[0]["t"] == client.closing_ns
+    client.close()  # closing again changes nothing
+    assert [e for e in recorder.events() if e["ev"] == "closed"] == closed
 
 
 def test_unreachable_server_is_a_clear_error():

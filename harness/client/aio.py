@@ -20,7 +20,6 @@ from types import TracebackType
 
 from websockets.asyncio.client import ClientConnection as WebSocket
 from websockets.asyncio.client import connect as ws_connect
-from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from harness.client.base import (
@@ -179,34 +178,18 @@ class StoreClient(ClientBase):
         self._check_usable(pending)
         if self.trace is not None:
             self.trace("sent", data)
-        ws = self._ws
-        if text and not ws.transport.get_write_buffer_size():
-            # The kernel took every byte so far, so no backpressure is due: write now
-            # without ws.send's context manager and drain (a third of the client's
-            # cost per pipelined request). A closed connection skips the frame and
-            # the reader fails the waiter, as below.
-            broadcast((ws,), data, text=True)
-        else:
-            # On a closed connection the reader fails the waiter with the close reason.
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(data, text=text)
-        # A bare timer and a direct await: asyncio.timeout plus a shield cost an extra
-        # loop turn and two objects per request, a fifth of a loopback round trip.
-        timer = asyncio.get_running_loop().call_later(self.request_timeout, self._expire, pending)
+        # On a closed connection the reader fails the waiter with the close reason.
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(data, text=text)
         try:
-            return await pending.waiter
-        finally:
-            timer.cancel()
-
-    def _expire(self, pending: PendingRequest) -> None:
-        """No reply in time: the outcome is unknown, and a late reply will be ignored."""
-        if pending.waiter.done():
-            return
-        pending.abandoned = True
-        self._on_unknown(pending)
-        pending.waiter.set_exception(
-            RequestTimeout(f"no reply to request {pending.id} within {self.request_timeout:g}s")
-        )
+            async with asyncio.timeout(self.request_timeout):
+                return await asyncio.shield(pending.waiter)
+        except TimeoutError:
+            pending.abandoned = True
+            self._on_unknown(pending)
+            raise RequestTimeout(
+                f"no reply to request {pending.id} within {self.request_timeout:g}s"
+            ) from None
 
     def _check_usable(self, pending: PendingRequest) -> None:
         if self._ws is None:

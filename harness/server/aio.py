@@ -20,7 +20,7 @@ import logging
 from collections import deque
 from types import TracebackType
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from harness.protocol import (
@@ -186,12 +186,6 @@ class ReferenceServer:
     def send(self, conn: Connection, frame: bytes) -> None:
         """Queue one frame for ``conn``; a participant too slow to keep up is cut off."""
         if conn.closing:
-            return
-        if not conn.outbox and not conn.websocket.transport.get_write_buffer_size():
-            # Nothing queued and the kernel took every byte so far: write now, as
-            # websockets.broadcast does, saving the writer task a loop turn per frame.
-            # Any frame the writer popped is already in the transport, so order holds.
-            broadcast((conn.websocket,), frame, text=True)
             return
         if len(conn.outbox) >= self.max_outbox_frames:
             self.close(conn, CLOSE_SLOW_CONSUMER, "too slow: outgoing queue is full")

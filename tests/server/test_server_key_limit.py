@@ -82,10 +82,10 @@ def test_each_session_has_its_own_limit(server_url, run):
 def test_a_race_of_many_connections_admits_exactly_the_limit(server_url, run):
     connections, keys_each = 25, 8  # 200 distinct keys race for 100 slots
 
-    async def writer(index: int, start: asyncio.Event) -> list[bool]:
+    async def writer(index: int, everyone_joined: asyncio.Barrier) -> list[bool]:
         async with connect(server_url) as client:
             await client.join("race", f"p{index}")
-            await start.wait()
+            await everyone_joined.wait()  # so the writes of all connections overlap
             outcomes = await asyncio.gather(
                 *(client.set(f"p{index}-k{n}", "v") for n in range(keys_each)),
                 return_exceptions=True,
@@ -97,11 +97,9 @@ def test_a_race_of_many_connections_admits_exactly_the_limit(server_url, run):
         return [outcome is None for outcome in outcomes]
 
     async def scenario():
-        start = asyncio.Event()
-        tasks = [asyncio.create_task(writer(i, start)) for i in range(connections)]
-        await asyncio.sleep(0.2)  # let most connections join so the writes overlap
-        start.set()
-        admitted = sum(sum(flags) for flags in await asyncio.gather(*tasks))
+        barrier = asyncio.Barrier(connections)
+        results = await asyncio.gather(*(writer(i, barrier) for i in range(connections)))
+        admitted = sum(sum(flags) for flags in results)
         assert admitted == 100
         async with connect(server_url) as reader:
             await reader.join("race", "reader")

@@ -1,0 +1,265 @@
+"""Send one batch of frames to a server over real sockets and judge every answer.
+
+A batch runs on a fresh session of its own, so it starts from an empty store
+and its state is exactly what its acknowledged writes made it. Each frame is
+sent alone and answered before the next (R1.3 is not what is under test here),
+and after the last one a fresh connection must still join the session and
+read back every key the model knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from harness.protocol import CLOSE_UNAUTHORIZED, ErrorCode, Join, Limits, Participant, encode
+from harness.protocol.schema import schema_problems
+
+from . import oracle
+from .frames import Frame
+from .oracle import ConnectionState, SessionModel
+
+AUDITOR = Participant("fuzz-auditor", "Fuzz auditor")
+#: A key the audit reads when the batch wrote none: a fresh session holds nothing.
+AUDIT_KEY = "fuzz-audit"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One way the server failed: what happened, at which frame of the batch."""
+
+    kind: str
+    detail: str
+    frame_index: int | None = None
+    frame: Frame | None = None
+
+    def describe(self) -> str:
+        where = "" if self.frame_index is None else f" at frame {self.frame_index + 1}"
+        sent = "" if self.frame is None else f"\n  frame: {self.frame.describe()}"
+        return f"{self.kind}{where}: {self.detail}{sent}"
+
+
+class FindingError(Exception):
+    """Raised inside a batch to stop it at the first finding."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.describe())
+        self.finding = finding
+
+
+class Unreachable(Exception):
+    """The server would not even accept a connection: nothing to judge a batch by."""
+
+
+class BatchRunner:
+    """Runs batches against one server URL; counts the frames it sent."""
+
+    def __init__(self, url: str, limits: Limits, *, timeout: float = 2.0) -> None:
+        self.url = url
+        self.limits = limits
+        self.timeout = timeout
+        self.frames_sent = 0
+        self._tag = secrets.token_hex(3)
+        self._sessions = itertools.count(1)
+
+    async def run(self, frames: Sequence[Frame]) -> Finding | None:
+        """Send ``frames`` on a fresh session; the first finding, or None."""
+        session = f"fuzz-{self._tag}-{next(self._sessions)}"
+        batch = _Batch(self, session)
+        try:
+            await batch.open()
+            for index, frame in enumerate(frames):
+                batch.index = index
+                await batch.exchange(frame)
+            batch.index = None
+            await batch.close()
+            await self._audit(session, batch.models[session])
+        except FindingError as exc:
+            return exc.finding
+        finally:
+            await batch.close()
+        return None
+
+    async def _audit(self, session: str, model: SessionModel) -> None:
+        """A fresh connection joins the batch's session and reads every key back (R3.1, R3.9)."""
+        try:
+            ws = await self._connect()
+        except Unreachable as exc:
+            raise FindingError(Finding("not-alive", f"after the batch: {exc}")) from None
+        try:
+            join = Join(1, session, AUDITOR)
+            reply = await self._ask(ws, encode(join), "a join on a fresh connection")
+            if reply.get("type") != "joined":
+                raise FindingError(Finding("not-alive", f"a fresh join was answered {reply!r}"))
+            keys = sorted(model.values) or [AUDIT_KEY]
+            for request_id, key in enumerate(keys, 2):
+                frame = orjson.dumps({"type": "get", "id": request_id, "key": key})
+                reply = await self._ask(ws, frame, f"a get of {key!r} on a fresh connection")
+                want = model.values.get(key)
+                if reply.get("type") != "value" or reply.get("value") != want:
+                    detail = (
+                        f"get {key!r} returned {reply!r}; the acknowledged writes left {want!r}"
+                    )
+                    raise FindingError(Finding("state", detail + " (R3.1, R3.9)"))
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _ask(self, ws: ClientConnection, frame: bytes, what: str) -> dict[str, object]:
+        try:
+            await ws.send(frame, text=True)
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    reply = await _receive(ws)
+                    if reply.get("type") != "update":
+                        return reply
+        except TimeoutError:
+            detail = f"no answer to {what} within {self.timeout:g}s"
+        except ConnectionClosed as exc:
+            detail = f"{what} ended in {describe_close(exc)}"
+        except FindingError as exc:
+            detail = f"{what}: {exc.finding.detail}"
+        raise FindingError(Finding("not-alive", f"after the batch: {detail}"))
+
+    async def _connect(self) -> ClientConnection:
+        try:
+            return await connect(
+                self.url,
+                compression=None,
+                max_size=None,
+                open_timeout=self.timeout,
+                ping_interval=None,
+                close_timeout=1,
+            )
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise Unreachable(
+                f"could not connect to {self.url}: {exc or type(exc).__name__}"
+            ) from None
+
+
+class _Batch:
+    """The connection a batch's frames go through, reopened after an allowed close."""
+
+    def __init__(self, runner: BatchRunner, session: str) -> None:
+        self.runner = runner
+        self.session = session
+        self.models = {session: SessionModel(runner.limits)}
+        self.conn = ConnectionState()
+        self.ws: ClientConnection | None = None
+        self.index: int | None = None
+
+    def model(self) -> SessionModel:
+        joined = self.conn.joined
+        name = self.session if joined is None else joined.session
+        # A join to any other session (only a hand-written replay makes one) sees
+        # state the fuzzer did not write: judged loosely there.
+        return self.models.setdefault(name, SessionModel(self.runner.limits, exact=False))
+
+    async def open(self, rejoin: Join | None = None) -> None:
+        self.ws = await self.runner._connect()
+        self.conn = ConnectionState()
+        if rejoin is not None:
+            # The previous connection was closed as the spec allows; carry on joined.
+            await self._send_checked(Frame(encode(rejoin)), rejoin_of=rejoin)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            ws, self.ws = self.ws, None
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    def fail(self, kind: str, detail: str, frame: Frame | None = None) -> FindingError:
+        return FindingError(Finding(kind, detail, self.index, frame))
+
+    async def exchange(self, frame: Frame) -> None:
+        frame = frame.substitute(self.session, self.conn.last_observer)
+        self.runner.frames_sent += 1
+        await self._send_checked(frame)
+
+    async def _send_checked(self, frame: Frame, rejoin_of: Join | None = None) -> None:
+        assert self.ws is not None
+        model = self.model()
+        expected = oracle.expect(frame, self.conn, model)
+        with contextlib.suppress(ConnectionClosed):  # the close code is read below
+            await self.ws.send(frame.data, text=not frame.binary)
+        try:
+            async with asyncio.timeout(self.runner.timeout):
+                while True:
+                    reply = await _receive(self.ws)
+                    if reply["type"] == "update":
+                        problem = oracle.judge_update(reply, self.conn, model, expected.request)
+                        if problem:
+                            raise self.fail("wrong-update", problem, frame)
+                        continue
+                    problem = oracle.judge(expected, reply, self.conn, model)
+                    if problem:
+                        raise self.fail("wrong-reply", problem, frame)
+                    break
+        except TimeoutError:
+            detail = f"no reply within {self.runner.timeout:g}s; expected {expected.describe()}"
+            raise self.fail("silence", detail, frame) from None
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            if code not in expected.close_codes or rejoin_of is not None:
+                detail = f"{describe_close(exc)}; expected {expected.describe()}"
+                raise self.fail("closed", detail, frame) from None
+            try:
+                await self.open(self.conn.joined)
+            except Unreachable as gone:
+                raise self.fail("not-alive", f"after an allowed close: {gone}", frame) from None
+            return
+        except FindingError as exc:
+            raise self.fail(exc.finding.kind, exc.finding.detail, frame) from None
+        if reply["type"] == "error" and reply["code"] == ErrorCode.UNAUTHORIZED:
+            await self._expect_unauthorized_close(frame)
+        elif expected.request is not None and reply["type"] != "error":
+            oracle.apply(expected.request, reply, self.conn, model)
+
+    async def _expect_unauthorized_close(self, frame: Frame) -> None:
+        """R2.4: after UNAUTHORIZED the server closes with 1008; then the batch goes on unjoined."""
+        assert self.ws is not None
+        try:
+            async with asyncio.timeout(self.runner.timeout):
+                while True:
+                    await _receive(self.ws)
+        except TimeoutError:
+            raise self.fail("silence", "no 1008 close after UNAUTHORIZED (R2.4)", frame) from None
+        except ConnectionClosed as exc:
+            if exc.rcvd is None or exc.rcvd.code != CLOSE_UNAUTHORIZED:
+                detail = f"after UNAUTHORIZED: {describe_close(exc)}, not 1008 (R2.4)"
+                raise self.fail("closed", detail, frame) from None
+        await self.open()
+
+
+async def _receive(ws: ClientConnection) -> dict[str, object]:
+    """The next frame, schema-checked (R1.4); a bad one is a finding."""
+    message = await ws.recv()
+    if isinstance(message, bytes):
+        raise FindingError(
+            Finding("malformed", f"the server sent a binary frame {message[:100]!r} (R1.1)")
+        )
+    problems = schema_problems(message)
+    if problems:
+        detail = f"{'; '.join(problems[:3])} in {message[:300]!r} (R1.4)"
+        raise FindingError(Finding("malformed", detail))
+    return orjson.loads(message)
+
+
+def describe_close(exc: ConnectionClosed) -> str:
+    if exc.rcvd is not None:
+        reason = f" ({exc.rcvd.reason})" if exc.rcvd.reason else ""
+        return f"the server closed the connection with code {exc.rcvd.code}{reason}"
+    if exc.sent is not None:
+        return f"the client closed the connection with code {exc.sent.code} ({exc.sent.reason})"
+    return "the connection dropped without a close frame"
+
+
+__all__ = ["BatchRunner", "Finding", "FindingError", "Unreachable"]

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "conformance": ("conformance", "run the conformance suite against servers; graded reports"),
     "check": ("check", "check recorded histories for consistency anomalies"),
     "report": ("report", "turn a run directory into HTML, JSON, Markdown and .hgrm reports"),
+    "fuzz": ("fuzz", "fuzz a server with hostile frames; shrink and replay failures"),
+    "proxy": ("proxy", "a fault proxy (latency, bandwidth, drops, partitions) before a server"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2

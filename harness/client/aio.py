@@ -1,4 +1,4 @@
-"""The asyncio participant client, on ``websockets``.
+"""The asyncio participant client, on websockets' sans-I/O protocol.
 
     async with connect("ws://127.0.0.1:8765/") as client:
         await client.join("meeting-1", "alice", "Alice")
@@ -7,7 +7,9 @@
         assert await client.get("BLOCK_CHAT") == "true"
 
 Requests may be issued concurrently from several tasks (pipelining); replies
-are matched in request order by the protocol core.
+are matched in request order by the protocol core. Frames are handled in the
+transport's ``data_received`` callback, so a reply wakes the waiting caller
+directly, with no reader task in between.
 """
 
 from __future__ import annotations
@@ -18,10 +20,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from time import monotonic_ns
 from types import TracebackType
 
-from websockets.asyncio.client import ClientConnection as WebSocket
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
 from harness.client.base import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT,
@@ -30,8 +28,10 @@ from harness.client.base import (
     UpdateCallback,
     describe_close,
 )
+from harness.client.wire import Wire
 from harness.errors import (
     ConnectionLost,
+    HarnessError,
     HarnessUsageError,
     ProtocolViolation,
     RequestTimeout,
@@ -47,6 +47,8 @@ from harness.protocol import (
 )
 
 FrameTrace = Callable[[str, str | bytes], None]
+#: Seconds to wait for the server's half of the closing handshake.
+CLOSE_TIMEOUT = 2.0
 
 
 class StoreClient(ClientBase):
@@ -69,33 +71,38 @@ class StoreClient(ClientBase):
         self.max_frame_bytes = max_frame_bytes
         self.trace = trace
         self.violation: ProtocolViolation | None = None
-        self._ws: WebSocket | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._wire: Wire | None = None
+        self._transport: asyncio.Transport | None = None
+        self._handshake: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
         self._updates: asyncio.Queue[Update | None] | None = None
         self._closed = asyncio.Event()
 
     async def open(self) -> StoreClient:
+        self._wire = wire = Wire(
+            self.url, compression=self.compression, max_frame_bytes=self.max_frame_bytes
+        )
+        loop = asyncio.get_running_loop()
+        self._handshake = loop.create_future()
         try:
-            self._ws = await ws_connect(
-                self.url,
-                # Off by default: deflate costs about 4x the memory per connection.
-                compression="deflate" if self.compression else None,
-                max_size=self.max_frame_bytes,
-                open_timeout=self.connect_timeout,
-                # A load generator adds no keepalive traffic of its own.
-                ping_interval=None,
-                close_timeout=2,
-            )
-        except InvalidURI as exc:
-            raise HarnessUsageError(f"not a WebSocket URL: {self.url!r} ({exc})") from None
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            async with asyncio.timeout(self.connect_timeout):
+                self._transport, _ = await loop.create_connection(
+                    lambda: _Callbacks(self),
+                    wire.uri.host,
+                    wire.uri.port,
+                    ssl=True if wire.uri.secure else None,
+                )
+                self._transport.write(wire.opening_handshake())
+                await self._handshake
+        except (OSError, TimeoutError, HarnessError) as exc:
+            if self._transport is not None:
+                self._transport.abort()
             reason = str(exc) or type(exc).__name__
             raise ConnectionLost(f"could not connect to {self.url}: {reason}") from None
-        self._reader = asyncio.get_running_loop().create_task(self._read_frames())
         return self
 
     async def __aenter__(self) -> StoreClient:
-        return self if self._ws is not None else await self.open()
+        return self if self._wire is not None else await self.open()
 
     async def __aexit__(
         self,
@@ -108,11 +115,15 @@ class StoreClient(ClientBase):
     async def close(self) -> None:
         if self.closing_ns is None and not self.closed:
             self.closing_ns = monotonic_ns()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        if self._transport is None or self._wire is None or self.closed:
+            return
+        self._transport.write(self._wire.close())
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._closed.wait()
+        except TimeoutError:
+            self._transport.abort()  # the server never completed the closing handshake
+            await self._closed.wait()
 
     @property
     def closed(self) -> bool:
@@ -161,7 +172,7 @@ class StoreClient(ClientBase):
         """
         waiter = asyncio.get_running_loop().create_future()
         pending = self._begin_raw(frame, reply_id, waiter)
-        data = frame if binary else pending.frame
+        data = frame.encode() if isinstance(frame, str) else frame
         return await self._send_and_wait(pending, data, text=not binary)
 
     # --- plumbing ----------------------------------------------------------------
@@ -172,27 +183,33 @@ class StoreClient(ClientBase):
         reply = await self._send_and_wait(pending, pending.frame, text=True)
         return self._result(reply)
 
-    async def _send_and_wait(
-        self, pending: PendingRequest, data: str | bytes, *, text: bool
-    ) -> Reply:
+    async def _send_and_wait(self, pending: PendingRequest, data: bytes, *, text: bool) -> Reply:
         self._check_usable(pending)
+        assert self._wire is not None and self._transport is not None
         if self.trace is not None:
             self.trace("sent", data)
-        # On a closed connection the reader fails the waiter with the close reason.
-        with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(data, text=text)
+        self._transport.write(self._wire.send_text(data) if text else self._wire.send_binary(data))
+        # One timer on the loop rather than asyncio.timeout() around a shielded
+        # future: fewer event-loop turns per request, which round trips feel.
+        timer = asyncio.get_running_loop().call_later(self.request_timeout, self._expire, pending)
         try:
-            async with asyncio.timeout(self.request_timeout):
-                return await asyncio.shield(pending.waiter)
-        except TimeoutError:
-            pending.abandoned = True
-            self._on_unknown(pending)
-            raise RequestTimeout(
-                f"no reply to request {pending.id} within {self.request_timeout:g}s"
-            ) from None
+            if self._writable is not None:
+                await self._writable  # the server reads slower than we write
+            return await pending.waiter
+        finally:
+            timer.cancel()
+
+    def _expire(self, pending: PendingRequest) -> None:
+        if pending.waiter.done():
+            return
+        pending.abandoned = True
+        self._on_unknown(pending)
+        pending.waiter.set_exception(
+            RequestTimeout(f"no reply to request {pending.id} within {self.request_timeout:g}s")
+        )
 
     def _check_usable(self, pending: PendingRequest) -> None:
-        if self._ws is None:
+        if self._wire is None:
             raise HarnessUsageError("the client is not connected; use 'async with connect(url)'")
         if self.violation is not None or self._closed.is_set():
             self.protocol.pending.remove(pending)
@@ -203,43 +220,104 @@ class StoreClient(ClientBase):
                 describe_close(self.close_code, self.close_reason), self.close_code
             )
 
-    async def _read_frames(self) -> None:
-        assert self._ws is not None
+    # --- transport callbacks ------------------------------------------------------
+
+    def _data_received(self, data: bytes) -> None:
+        wire, transport = self._wire, self._transport
+        assert wire is not None and transport is not None
         try:
-            async for frame in self._ws:
-                if self.trace is not None:
-                    self.trace("received", frame)
-                if isinstance(frame, bytes):
-                    raise ProtocolViolation("the server sent a binary frame (R1.1)", frame)
-                event = self._on_frame(frame)
-                if isinstance(event, Update):
-                    if self._updates is not None:
-                        self._updates.put_nowait(event)
-                elif not event[0].waiter.done():
-                    event[0].waiter.set_result(event[1])
+            messages = wire.receive(data)
         except ProtocolViolation as exc:
-            self.violation = exc
-            await self._ws.close(1002, "protocol violation")
-        except ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self._ws.close_code
-            self.close_reason = self._ws.close_reason or ""
-            error = self.violation or ConnectionLost(
-                describe_close(self.close_code, self.close_reason), self.close_code
-            )
-            for pending in self._lost():
-                if not pending.waiter.done():
-                    pending.waiter.set_exception(error)
-                    pending.waiter.exception()  # mark retrieved: nobody may be waiting any more
-            self._closed.set()
-            if self._updates is not None:
-                self._updates.put_nowait(None)
+            self._violated(exc)
+            return
+        except ConnectionLost as exc:  # the opening handshake failed
+            if self._handshake is not None and not self._handshake.done():
+                self._handshake.set_exception(exc)
+            return
+        if wire.handshake_done and self._handshake is not None and not self._handshake.done():
+            self._handshake.set_result(None)
+        outgoing = wire.outgoing()  # pongs, the closing handshake
+        if outgoing:
+            transport.write(outgoing)
+        for message in messages:
+            text = message.decode()
+            if self.trace is not None:
+                self.trace("received", text)
+            try:
+                event = self._on_frame(text)
+            except ProtocolViolation as exc:
+                self._violated(exc)
+                return
+            if isinstance(event, Update):
+                if self._updates is not None:
+                    self._updates.put_nowait(event)
+            elif not event[0].waiter.done():
+                event[0].waiter.set_result(event[1])
+        if wire.finished:
+            transport.close()
+
+    def _violated(self, violation: ProtocolViolation) -> None:
+        assert self._wire is not None and self._transport is not None
+        self.violation = violation
+        self._transport.write(self._wire.fail(1002, "protocol violation"))
+        self._transport.close()
+
+    def _connection_lost(self) -> None:
+        assert self._wire is not None
+        if not self._wire.finished:
+            with contextlib.suppress(Exception):
+                self._wire.receive(b"")
+        self.close_code, self.close_reason = self._wire.close_code_and_reason()
+        error: HarnessError = self.violation or ConnectionLost(
+            describe_close(self.close_code, self.close_reason), self.close_code
+        )
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(error)
+        for pending in self._lost():
+            if not pending.waiter.done():
+                pending.waiter.set_exception(error)
+                pending.waiter.exception()  # mark retrieved: nobody may be waiting any more
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._closed.set()
+        if self._updates is not None:
+            self._updates.put_nowait(None)
+
+    def _pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def _resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
 
     @staticmethod
     async def _iterate_updates(queue: asyncio.Queue[Update | None]) -> AsyncIterator[Update]:
         while (update := await queue.get()) is not None:
             yield update
+
+
+class _Callbacks(asyncio.Protocol):
+    """asyncio's transport callbacks, handed straight to the client."""
+
+    def __init__(self, client: StoreClient) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        self.client._data_received(data)
+
+    def eof_received(self) -> bool:
+        self.client._data_received(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._connection_lost()
+
+    def pause_writing(self) -> None:
+        self.client._pause_writing()
+
+    def resume_writing(self) -> None:
+        self.client._resume_writing()
 
 
 def connect(url: str, **options: object) -> StoreClient:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Callable
 
 from harness.client.aio import StoreClient
 from harness.errors import (
@@ -25,20 +26,37 @@ class PreflightFailed(HarnessError):
     """The server cannot be used: unreachable, silent, or refusing the join."""
 
 
+#: The participant id every preflight joins as (a minted token must name it).
+PREFLIGHT_PARTICIPANT = "preflight"
+
+
 async def preflight_join(
-    url: str, *, timeout: float = 5.0, session_prefix: str = "preflight", token: str | None = None
+    url: str,
+    *,
+    timeout: float = 5.0,
+    session_prefix: str = "preflight",
+    token: str | Callable[[str, str], str | None] | None = None,
+    session: str | None = None,
+    unauthorized_hint: str = " (pass the right --token)",
 ) -> Joined:
     """Join a fresh session once; the reply carries the server's limits.
+
+    ``session`` names the session outright (default: ``session_prefix`` and a random
+    suffix). ``token`` is the join's token, or a function of (session, participant id)
+    that mints one, for servers whose tokens name both (R2.4).
 
     Raises PreflightFailed with a one-line reason; a ProtocolViolation passes
     through (the server talks, but not the spec: callers decide what that means).
     """
     client = StoreClient(url, request_timeout=timeout, connect_timeout=timeout)
-    session = f"{session_prefix}-{secrets.token_hex(3)}"
+    if session is None:
+        session = f"{session_prefix}-{secrets.token_hex(3)}"
+    if callable(token):
+        token = token(session, PREFLIGHT_PARTICIPANT)
     try:
         async with asyncio.timeout(2 * timeout + 1):
             await client.open()
-            return await client.join(session, "preflight", "Preflight", token=token)
+            return await client.join(session, PREFLIGHT_PARTICIPANT, "Preflight", token=token)
     except (ConnectionLost, TimeoutError) as exc:
         raise PreflightFailed(f"{url} is unreachable: {exc or 'no answer'}") from None
     except RequestTimeout:
@@ -46,7 +64,7 @@ async def preflight_join(
             f"{url} accepted the connection but did not answer a join within {timeout:g}s"
         ) from None
     except StoreError as exc:
-        hint = " (pass the right --token)" if exc.code is ErrorCode.UNAUTHORIZED else ""
+        hint = unauthorized_hint if exc.code is ErrorCode.UNAUTHORIZED else ""
         raise PreflightFailed(f"{url} refused the preflight join: {exc}{hint}") from None
     finally:
         with contextlib.suppress(Exception):
@@ -54,4 +72,4 @@ async def preflight_join(
                 await client.close()
 
 
-__all__ = ["PreflightFailed", "ProtocolViolation", "preflight_join"]
+__all__ = ["PREFLIGHT_PARTICIPANT", "PreflightFailed", "ProtocolViolation", "preflight_join"]

@@ -4,11 +4,12 @@
         client.join("meeting-1", "alice", "Alice")
         client.set("BLOCK_CHAT", "true")
 
-It drives websockets' sans-I/O ``ClientProtocol`` over a plain socket with one
-reader thread per connection. Under gevent's monkey-patching that thread is a
-greenlet and the socket is cooperative, which is why this client avoids
-``websockets.sync`` (whose receive thread and locking cost more per message):
-see benchmarks/bench_transport.py for the measured comparison.
+It drives websockets' sans-I/O protocol (:class:`harness.client.wire.Wire`,
+shared with the asyncio client) over a plain socket with one reader thread per
+connection. Under gevent's monkey-patching that thread is a greenlet and the
+socket is cooperative, which is why this client avoids ``websockets.sync``
+(whose receive thread and locking cost more per message): see
+benchmarks/bench_sync_clients.py for the measured comparison.
 
 Observer callbacks run on the reader thread; they must not make blocking
 requests on the same client (the reply they would wait for is read by the very
@@ -26,14 +27,6 @@ from queue import Empty, SimpleQueue
 from time import monotonic_ns
 from types import TracebackType
 
-from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake, InvalidURI
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
-from websockets.protocol import State
-from websockets.uri import parse_uri
-
 from harness.client.base import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT,
@@ -42,6 +35,7 @@ from harness.client.base import (
     UpdateCallback,
     describe_close,
 )
+from harness.client.wire import Wire
 from harness.errors import ConnectionLost, HarnessUsageError, ProtocolViolation, RequestTimeout
 from harness.protocol import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -85,72 +79,63 @@ class StoreClient(ClientBase):
         self.max_frame_bytes = max_frame_bytes
         self.violation: ProtocolViolation | None = None
         self._sock: socket.socket | None = None
-        self._ws: ClientProtocol | None = None
+        self._wire: Wire | None = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._reader: threading.Thread | None = None
-        self._fragments: list[bytes] = []
         self._updates: SimpleQueue[Update | None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
     def open(self) -> StoreClient:
+        self._wire = wire = Wire(
+            self.url, compression=self.compression, max_frame_bytes=self.max_frame_bytes
+        )
         try:
-            uri = parse_uri(self.url)
-        except InvalidURI as exc:
-            raise HarnessUsageError(f"not a WebSocket URL: {self.url!r} ({exc})") from None
-        extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
-        self._ws = ClientProtocol(uri, extensions=extensions, max_size=self.max_frame_bytes)
-        try:
-            sock = socket.create_connection((uri.host, uri.port), timeout=self.connect_timeout)
+            sock = socket.create_connection(
+                (wire.uri.host, wire.uri.port), timeout=self.connect_timeout
+            )
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if uri.secure:
+            if wire.uri.secure:
                 context = ssl.create_default_context()
-                sock = context.wrap_socket(sock, server_hostname=uri.host)
+                sock = context.wrap_socket(sock, server_hostname=wire.uri.host)
             self._sock = sock
-            pending_frames = self._handshake()
-        except (OSError, InvalidHandshake) as exc:
+            first_messages = self._handshake()
+        except (OSError, ConnectionLost) as exc:
             self._close_socket()
             raise ConnectionLost(f"could not connect to {self.url}: {exc}") from None
         sock.settimeout(None)
         self._reader = threading.Thread(
-            target=self._read_frames, args=(pending_frames,), daemon=True, name="store-reader"
+            target=self._read_frames, args=(first_messages,), daemon=True, name="store-reader"
         )
         self._reader.start()
         return self
 
-    def _handshake(self) -> list[Frame]:
-        """Send the opening handshake and wait for the response (bounded by the socket timeout)."""
-        assert self._ws is not None and self._sock is not None
-        self._ws.send_request(self._ws.connect())
-        self._sock.sendall(b"".join(self._ws.data_to_send()))
-        while True:
+    def _handshake(self) -> list[bytes]:
+        """Send the opening handshake and wait for the response (bounded by the socket timeout).
+
+        Returns messages that arrived in the same reads, for the reader to handle.
+        """
+        assert self._wire is not None and self._sock is not None
+        self._sock.sendall(self._wire.opening_handshake())
+        messages: list[bytes] = []
+        while not self._wire.handshake_done:
             data = self._sock.recv(_RECEIVE_BYTES)
-            if data:
-                self._ws.receive_data(data)
-            else:
-                self._ws.receive_eof()
-            events = self._ws.events_received()
-            if self._ws.handshake_exc is not None:
-                raise self._ws.handshake_exc
-            if events and isinstance(events[0], Response):
-                # Frames that arrived in the same read are handed to the reader.
-                return [event for event in events[1:] if isinstance(event, Frame)]
-            if not data:
+            messages += self._wire.receive(data)
+            if not data and not self._wire.handshake_done:
                 raise ConnectionResetError("the server closed during the handshake")
+        return messages
 
     def close(self) -> None:
         # Mark the close as ours before it starts, as the asyncio client does, so the
         # recorded ``closed`` event says by_client and observers end at this instant.
         if self.closing_ns is None and not self.closed:
             self.closing_ns = monotonic_ns()
-        if self._ws is None or self._closed.is_set():
+        if self._wire is None or self._closed.is_set():
             self._close_socket()
             return
         with self._lock:
-            if self._ws.state is State.OPEN:
-                self._ws.send_close(1000)
-                self._send_pending_bytes()
+            self._write(self._wire.close())
         if self._reader is not None:
             self._reader.join(2.0)
         self._close_socket()
@@ -164,7 +149,7 @@ class StoreClient(ClientBase):
             self._sock.close()
 
     def __enter__(self) -> StoreClient:
-        return self if self._ws is not None else self.open()
+        return self if self._wire is not None else self.open()
 
     def __exit__(
         self,
@@ -229,16 +214,15 @@ class StoreClient(ClientBase):
         waiter = _Waiter()
         with self._lock:
             pending = self._begin(request, waiter)
-            if self.violation is not None or self._closed.is_set() or self._ws is None:
+            if self.violation is not None or self._closed.is_set() or self._wire is None:
                 self.protocol.pending.remove(pending)
                 self._on_unknown(pending)
-                if self._ws is None:
+                if self._wire is None:
                     raise HarnessUsageError("the client is not connected; call open() first")
                 if self.violation is not None:
                     raise self.violation
                 raise ConnectionLost(describe_close(self.close_code, self.close_reason))
-            self._ws.send_text(pending.frame)
-            self._send_pending_bytes()
+            self._write(self._wire.send_text(pending.frame))
         if not waiter.event.wait(self.request_timeout):
             with self._lock:
                 if not waiter.event.is_set():
@@ -252,64 +236,54 @@ class StoreClient(ClientBase):
         assert waiter.reply is not None
         return self._result(waiter.reply)
 
-    def _send_pending_bytes(self) -> None:
-        """Write what the protocol has queued; a dead socket is noticed by the reader."""
-        assert self._ws is not None and self._sock is not None
-        data = self._ws.data_to_send()
+    def _write(self, data: bytes) -> None:
+        """Write to the socket; a dead socket is noticed by the reader."""
         if data:
+            assert self._sock is not None
             with contextlib.suppress(OSError):
-                self._sock.sendall(b"".join(data))
+                self._sock.sendall(data)
 
-    def _read_frames(self, first_frames: list[Frame]) -> None:
-        assert self._ws is not None and self._sock is not None
+    def _read_frames(self, first_messages: list[bytes]) -> None:
+        wire, sock = self._wire, self._sock
+        assert wire is not None and sock is not None
         answered: list[tuple[PendingRequest, Reply]] = []
+        messages = first_messages
         try:
-            with self._lock:
-                self._handle_frames(first_frames, answered)
-            self._wake(answered)
             while True:
+                with self._lock:
+                    self._handle_messages(messages, answered)
+                self._wake(answered)
+                if wire.finished:
+                    break
                 try:
-                    data = self._sock.recv(_RECEIVE_BYTES)
+                    data = sock.recv(_RECEIVE_BYTES)
                 except OSError:
                     data = b""
                 with self._lock:
-                    if data:
-                        self._ws.receive_data(data)
-                    else:
-                        self._ws.receive_eof()
-                    events = self._ws.events_received()
-                    self._send_pending_bytes()  # pongs and the closing handshake
-                    self._handle_frames([e for e in events if isinstance(e, Frame)], answered)
-                self._wake(answered)
-                if not data or self._ws.state is State.CLOSED:
+                    messages = wire.receive(data)
+                    self._write(wire.outgoing())  # pongs and the closing handshake
+                if not data:
+                    with self._lock:
+                        self._handle_messages(messages, answered)
+                    self._wake(answered)
                     break
         except ProtocolViolation as exc:
             self.violation = exc
             with self._lock:
-                with contextlib.suppress(Exception):
-                    self._ws.fail(1002, "protocol violation")
-                self._send_pending_bytes()
+                self._write(wire.fail(1002, "protocol violation"))
         finally:
             self._finish()
 
-    def _handle_frames(
-        self, frames: list[Frame], answered: list[tuple[PendingRequest, Reply]]
+    def _handle_messages(
+        self, messages: list[bytes], answered: list[tuple[PendingRequest, Reply]]
     ) -> None:
-        for frame in frames:
-            if frame.opcode is Opcode.BINARY:
-                raise ProtocolViolation("the server sent a binary frame (R1.1)", bytes(frame.data))
-            if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.CONT:
-                self._fragments.append(frame.data)
-                if not frame.fin:
-                    continue
-                data = b"".join(self._fragments)
-                self._fragments.clear()
-                event = self._on_frame(data)
-                if isinstance(event, Update):
-                    if self._updates is not None:
-                        self._updates.put(event)
-                else:
-                    answered.append(event)
+        for message in messages:
+            event = self._on_frame(message.decode())
+            if isinstance(event, Update):
+                if self._updates is not None:
+                    self._updates.put(event)
+            else:
+                answered.append(event)
 
     @staticmethod
     def _wake(answered: list[tuple[PendingRequest, Reply]]) -> None:
@@ -320,11 +294,9 @@ class StoreClient(ClientBase):
         answered.clear()
 
     def _finish(self) -> None:
-        assert self._ws is not None
+        assert self._wire is not None
         with self._lock:
-            close = self._ws.close_rcvd or self._ws.close_sent
-            self.close_code = close.code if close is not None else None
-            self.close_reason = close.reason if close is not None else ""
+            self.close_code, self.close_reason = self._wire.close_code_and_reason()
             error = self.violation or ConnectionLost(
                 describe_close(self.close_code, self.close_reason), self.close_code
             )

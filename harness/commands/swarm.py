@@ -20,9 +20,16 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
 
 from harness.errors import HarnessUsageError, ProtocolViolation
 from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
+if TYPE_CHECKING:
+    from harness.faults.embedded import ProxyThread
+    from harness.faults.restart import RestartableServer, Restarter
 
 EXIT_CANNOT_RUN = 2
 #: Knobs passed straight through to the locustfile's custom arguments.
@@ -36,6 +43,7 @@ PASS_THROUGH = (
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=50, help="participants (default 50)")
     configure_common(parser)
+    configure_faults(parser)
 
 
 def configure_common(parser: argparse.ArgumentParser) -> None:
@@ -68,22 +76,59 @@ def configure_common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--request-timeout", type=float, default=None)
 
 
+#: Fault options and their defaults, for callers (the sweep) that do not offer them.
+FAULT_DEFAULTS: dict[str, object] = {
+    "fault": [], "churn": None, "restart_every": None, "restart_cmd": None,
+    "restart_timeout": 30.0,
+}  # fmt: skip
+
+
+def configure_faults(parser: argparse.ArgumentParser) -> None:
+    faults = parser.add_argument_group("fault injection (harness/faults)")
+    faults.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="run a fault proxy before the server, e.g. "
+        "'latency=20ms,jitter=5ms,bandwidth=64KiB,drop=0.05,partition=30%%@5s+3s'",
+    )
+    faults.add_argument(
+        "--churn", type=float, default=None, help="participants leaving and rejoining /s/process"
+    )
+    faults.add_argument(
+        "--restart-every", type=float, default=None, metavar="SECONDS", help="restart the server"
+    )
+    faults.add_argument(
+        "--restart-cmd", default=None, metavar="CMD", help="how to restart a --url server"
+    )
+    faults.add_argument(
+        "--restart-timeout", type=float, default=30.0, metavar="SECONDS", help="per restart"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from harness import slo
-    from harness.server.embedded import ServerProcess
+    from harness.faults.restart import RestartableServer
 
     _validate(args)
     slo.gather(args.slo, args.slo_file)  # bad thresholds are a usage error before any load
     run_dir = Path(args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.url:
-        return _swarm(args, args.url, run_dir)
-    with ServerProcess() as server:
+        return _swarm(args, args.url, run_dir, None)
+    server = RestartableServer().start()
+    try:
         print(f"store-harness: started the reference server at {server.url}", flush=True)
-        return _swarm(args, server.url, run_dir)
+        return _swarm(args, server.url, run_dir, server)
+    finally:
+        server.stop()
 
 
 def _validate(args: argparse.Namespace) -> None:
+    for name, default in FAULT_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     problems = []
     if args.users < 1:
         problems.append("--users must be at least 1")
@@ -93,6 +138,7 @@ def _validate(args: argparse.Namespace) -> None:
         problems.append("--processes must be at least 1")
     if not re.fullmatch(r"(\d+h)?(\d+m)?(\d+s?)?", args.run_time) or not args.run_time:
         problems.append(f"--run-time {args.run_time!r} is not a duration like 30s, 5m or 1h30m")
+    problems += _fault_problems(args)
     if problems:
         raise HarnessUsageError("; ".join(problems))
     SCENARIOS[args.scenario].with_overrides(
@@ -106,14 +152,53 @@ _SCENARIO_KNOBS = {
 }  # fmt: skip
 
 
-def _swarm(args: argparse.Namespace, url: str, run_dir: Path) -> int:
+def _fault_problems(args: argparse.Namespace) -> list[str]:
+    from harness.faults.spec import parse_faults
+
+    problems = []
+    try:
+        parse_faults(args.fault)
+    except HarnessUsageError as exc:
+        problems.append(str(exc))
+    if args.churn is not None and not args.churn >= 0:
+        problems.append("--churn must be a rate of at least 0 per second")
+    if args.restart_every is not None and not args.restart_every > 0:
+        problems.append("--restart-every must be a positive number of seconds")
+    if not args.restart_timeout > 0:
+        problems.append("--restart-timeout must be a positive number of seconds")
+    if args.restart_cmd and not args.url:
+        problems.append("--restart-cmd needs --url (the harness restarts its own server)")
+    if args.restart_cmd and args.restart_every is None:
+        problems.append("--restart-cmd needs --restart-every SECONDS")
+    if args.url and args.restart_every is not None and not args.restart_cmd:
+        problems.append("--restart-every with --url needs --restart-cmd CMD to restart it")
+    return problems
+
+
+def run_time_s(text: str) -> float:
+    """Seconds in a locust --run-time such as 1h30m, 5m or 30s (a bare number is seconds)."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", text)
+    assert match is not None  # validated before
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _swarm(
+    args: argparse.Namespace, url: str, run_dir: Path, server: RestartableServer | None
+) -> int:
     from harness.client.preflight import preflight_join
 
     # A server that joins but breaks the spec still runs: the verdict will say where.
     with contextlib.suppress(ProtocolViolation):
         asyncio.run(preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0)))
     (run_dir / "locust").mkdir(parents=True, exist_ok=True)
-    command = locust_command(args, url, run_dir)
+    with Faults(args, url, run_dir, server) as faults:
+        code = _run_locust(locust_command(args, faults.url, run_dir) + faults.locust_args())
+    faults.record(run_dir)
+    return code
+
+
+def _run_locust(command: list[str]) -> int:
     # A session of its own, so a terminal's Ctrl-C reaches only this process, which
     # asks the master to stop; the master then stops its workers in order and still
     # writes the verdict for what ran. A second signal kills it.
@@ -169,4 +254,119 @@ def locust_command(args: argparse.Namespace, url: str, run_dir: Path) -> list[st
         command += ["--slo", expression]
     for path in args.slo_file:
         command += ["--slo-file", str(path)]
+    if args.churn:
+        command += ["--churn", str(args.churn)]
     return command
+
+
+class Faults:
+    """The faults a swarm injects from outside locust: the proxy, and server restarts."""
+
+    def __init__(
+        self, args: argparse.Namespace, url: str, run_dir: Path, server: RestartableServer | None
+    ) -> None:
+        from harness.faults.spec import parse_faults
+
+        self.args = args
+        self.upstream = url
+        self.url = url
+        self.run_dir = run_dir
+        self.server = server
+        self.plan = parse_faults(args.fault)
+        self.proxy: ProxyThread | None = None
+        self.restarter: Restarter | None = None
+
+    def __enter__(self) -> Faults:
+        from harness.faults.embedded import ProxyThread
+        from harness.faults.epochs import EpochFile
+        from harness.faults.restart import Restarter, run_restart_command
+
+        if self.plan.active:
+            self.proxy = ProxyThread(self.upstream, self.plan).start()
+            self.url = self.proxy.url
+            print(f"store-harness: fault proxy at {self.url}: {self.plan.describe()}", flush=True)
+        every = self.args.restart_every
+        if every:
+            if self.server is not None:
+                restart = self.server.restart
+            else:
+                command, timeout = self.args.restart_cmd, self.args.restart_timeout
+                log = self.run_dir / "restart.log"
+
+                def restart() -> str:
+                    return run_restart_command(command, timeout, log)
+
+            # None starts after the end of the run minus a margin, so that the server
+            # is up again for the end-of-run audit.
+            until = run_time_s(self.args.run_time) - max(3.0, min(every, 10.0))
+            self.restarter = Restarter(
+                every, restart, EpochFile(self.run_dir / "epoch.json"), until_s=until
+            ).start()
+            print(f"store-harness: restarting the server every {every:g}s", flush=True)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.restarter is not None:
+            self.restarter.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
+
+    def kinds(self) -> list[str]:
+        plan = self.plan
+        present = {
+            "latency": bool(plan.latency_up_s or plan.latency_down_s),
+            "jitter": bool(plan.jitter_s),
+            "bandwidth": bool(plan.bandwidth),
+            "drop": bool(plan.drop),
+            "lifetime": plan.lifetime_s is not None,
+            "partition": bool(plan.partitions),
+            "restart": bool(self.args.restart_every),
+        }
+        return [kind for kind, on in present.items() if on]
+
+    def describe(self) -> dict[str, object]:
+        faults: dict[str, object] = {"kinds": self.kinds()}
+        if self.plan.active:
+            faults["proxy"] = self.plan.to_json()
+        if self.args.restart_every:
+            faults["restart_every_s"] = self.args.restart_every
+            faults["restart_cmd"] = self.args.restart_cmd
+        return faults
+
+    def locust_args(self) -> list[str]:
+        args = []
+        if self.plan.active or self.restarter is not None:
+            args += ["--faults-json", orjson.dumps(self.describe()).decode()]
+        if self.restarter is not None:
+            args += ["--epoch-file", str(self.restarter.epochs.path)]
+        return args
+
+    def record(self, run_dir: Path) -> None:
+        """Add what the faults did to run.json, once locust has written its part."""
+        if self.proxy is None and self.restarter is None:
+            return
+        from harness.loadgen import write_run_json
+
+        try:
+            info = orjson.loads((run_dir / "run.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return  # locust never started the run: nothing ran to record
+        faults = info.setdefault("faults", {})
+        faults.update({k: v for k, v in self.describe().items() if k != "kinds"})
+        faults["kinds"] = sorted({*faults.get("kinds", []), *self.kinds()})
+        if self.proxy is not None:
+            faults["proxy_stats"] = self.proxy.stats.to_json()
+        if self.restarter is not None:
+            faults["restarts"] = self.restarter.to_json()
+            base = info.get("session")
+            if isinstance(base, str):
+                from harness.faults.epochs import epoch_session
+
+                # Each epoch is its own session (see harness.faults.restart).
+                faults["epoch_sessions"] = [
+                    epoch_session(base, n) for n in range(self.restarter.epoch + 1)
+                ]
+            failed = [r for r in self.restarter.records if not r.ok]
+            if failed:
+                print(f"store-harness: {len(failed)} restarts failed; see run.json", flush=True)
+        write_run_json(run_dir, info)

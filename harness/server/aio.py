@@ -8,6 +8,11 @@ that stops reading its socket only fills its own outbox and never delays
 deliveries to the others (R4.7). Request handling never awaits, so each request
 is applied atomically.
 
+With ``token_secret`` set, every join must carry a token minted for its session and
+participant (R2.4, :mod:`harness.auth`). Per-connection limits (frame size, unsent
+frames, observers) close only the connection that breaks them, and a cap on
+connections turns newcomers away with 1013 (docs/protocol.md, "Server limits").
+
 Every ``handle_*`` method is a seam: the project's tests subclass this server
 with one deliberate bug each to prove the conformance suite catches it.
 """
@@ -20,9 +25,10 @@ import logging
 from collections import deque
 from types import TracebackType
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from harness.auth import check_secret, check_token
 from harness.protocol import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
@@ -51,6 +57,9 @@ from harness.server.store import Observer, Session, Store
 log = logging.getLogger(__name__)
 
 CLOSE_SLOW_CONSUMER = 1008
+#: Too many observers is a policy violation like an unread outbox, not a protocol error:
+#: the spec has no error code for it, so the server closes (docs/protocol.md, R1.6).
+CLOSE_TOO_MANY_OBSERVERS = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
 
@@ -79,6 +88,8 @@ class ReferenceServer:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_connections: int = 20_000,
         max_outbox_frames: int = 10_000,
+        max_observers_per_connection: int = 1_000,
+        token_secret: str | None = None,
         notify_delay: float = 0.0,
         compression: bool = False,
     ) -> None:
@@ -88,6 +99,11 @@ class ReferenceServer:
         self.max_frame_bytes = max_frame_bytes
         self.max_connections = max_connections
         self.max_outbox_frames = max_outbox_frames
+        self.max_observers_per_connection = max_observers_per_connection
+        if token_secret is not None:
+            check_secret(token_secret)
+        #: With a secret, joins need a token minted for their session and participant.
+        self.token_secret = token_secret
         #: Test-only: hold every notification this long, to check latency reports.
         self.notify_delay = notify_delay
         self.compression = compression
@@ -187,6 +203,12 @@ class ReferenceServer:
         """Queue one frame for ``conn``; a participant too slow to keep up is cut off."""
         if conn.closing:
             return
+        if not conn.outbox and not conn.websocket.transport.get_write_buffer_size():
+            # Nothing waits and the kernel took every byte so far: write now rather
+            # than wake the writer task, one event-loop turn less per reply. A frame
+            # the writer already popped is in the transport, so order holds.
+            broadcast((conn.websocket,), frame, text=True)
+            return
         if len(conn.outbox) >= self.max_outbox_frames:
             self.close(conn, CLOSE_SLOW_CONSUMER, "too slow: outgoing queue is full")
             return
@@ -228,9 +250,15 @@ class ReferenceServer:
             case StopObserving():
                 self.handle_stop_observing(conn, request)
 
+    @property
+    def access_check(self) -> bool:
+        return self.token_secret is not None
+
     def authorize(self, join: Join) -> str | None:
-        """Why this join is refused (UNAUTHORIZED), or None to admit it."""
-        return None
+        """Why this join is refused (UNAUTHORIZED), or None to admit it (R2.4)."""
+        if self.token_secret is None:
+            return None
+        return check_token(self.token_secret, join.token, join.session, join.participant.id)
 
     def handle_join(self, conn: Connection, join: Join) -> None:
         refusal = self.authorize(join)
@@ -273,6 +301,12 @@ class ReferenceServer:
 
     def handle_observe(self, conn: Connection, request: Observe) -> None:
         assert conn.session is not None
+        if len(conn.observers) >= self.max_observers_per_connection:
+            # Each observer costs memory and fan-out work on every write to its key;
+            # one connection must not make every write in its session slower.
+            limit = self.max_observers_per_connection
+            self.close(conn, CLOSE_TOO_MANY_OBSERVERS, f"too many observers (limit {limit})")
+            return
 
         def deliver(frame: bytes) -> None:
             self.send(conn, frame)

@@ -17,6 +17,7 @@ from harness import __version__
 from harness.checker import check
 from harness.errors import HarnessError
 from harness.loadgen import write_run_json
+from harness.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
 from harness.recording import read_history
 from harness.reports import build_report
 from harness.slo import gather
@@ -31,6 +32,8 @@ def start_run(environment: Any) -> Path:
     for folder in ("history", "latency", "locust"):
         (run_dir / folder).mkdir(parents=True, exist_ok=True)
     rate = float(getattr(options, "write_rate", 0) or 0)
+    load = LoadModel(OPEN, rate, PER_PARTICIPANT) if rate else LoadModel(CLOSED)
+    think = "" if rate else f", think time {getattr(options, 'think_time', None) or 'per scenario'}"
     info = {
         "tool": "store-harness",
         "version": __version__,
@@ -40,13 +43,11 @@ def start_run(environment: Any) -> Path:
         "participants": getattr(options, "num_users", None),
         "spawn_rate": getattr(options, "spawn_rate", None),
         "sessions": getattr(options, "sessions", 1),
-        "load_model": {
-            "model": "open" if rate else "closed",
-            "rate": rate or None,
-            "per": "participant" if rate else None,
-        },
-        "started_at": time.time(),
-        "ended_at": None,
+        "session": options.session,
+        "load": load.to_json(),
+        "load_description": load.describe().replace(", no think time", "") + think,
+        "started": time.time(),
+        "ended": None,
         "complete": False,
     }
     write_run_json(run_dir, info)
@@ -66,14 +67,14 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
             totals[kind] = totals.get(kind, 0) + count
     clocks = {payload.get("clock") for payload in payloads} - {None, "none"}
     info.update(
-        ended_at=time.time(),
+        ended=time.time(),
         complete=True,
         processes=[
             {key: payload.get(key) for key in ("name", "host", "pid", "requests", "connects")}
             for payload in payloads
         ],
         requests=totals,
-        notify_clock=clocks.pop() if len(clocks) == 1 else ("mixed" if clocks else "none"),
+        notification_clock=clocks.pop() if len(clocks) == 1 else ("mixed" if clocks else "none"),
         violations=[v for payload in payloads for v in payload.get("violations", [])],
     )
     code = EXIT_OK

@@ -16,15 +16,18 @@ A single-process run does steps 2 and 3 itself in ``test_stop``.
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gevent
+import orjson
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.loadgen import write_run_json
 from harness.swarm.finish import finish_run, start_run
 from harness.swarm.live import LiveView
 from harness.swarm.process import SwarmProcess
@@ -45,7 +48,9 @@ def add_arguments(parser: Any) -> None:
         help="what participants do (defaults for the options below)",
     )
     group.add_argument(
-        "--session", default="swarm", help="session name (or prefix with --sessions)"
+        "--session",
+        default=None,
+        help="session name, or prefix with --sessions (default: a new one for each run)",
     )
     group.add_argument(
         "--sessions", type=int, default=1, help="spread participants over N sessions"
@@ -71,6 +76,17 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--run-dir", default=None, help="run directory (default runs/<UTC time>)")
     group.add_argument("--slo", action="append", default=[], help="threshold, e.g. notify.p99<50ms")
     group.add_argument("--slo-file", action="append", default=[], help="thresholds in a TOML file")
+    group.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        help="participants leaving and rejoining per second, per process (0: none)",
+    )
+    # Set by `store-harness swarm` for its fault injection (harness.faults).
+    group.add_argument("--epoch-file", default=None, include_in_web_ui=False, help="server epochs")
+    group.add_argument(
+        "--faults-json", default=None, include_in_web_ui=False, help="faults, for run.json"
+    )
     group.add_argument(
         "--live-interval",
         type=float,
@@ -109,6 +125,10 @@ def on_init(environment: Any, **_: Any) -> None:
     if not getattr(options, "run_dir", None):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         options.run_dir = str(Path("runs") / stamp)
+    if not getattr(options, "session", None):
+        # A fresh session per run: a server keeps earlier runs' keys, and values this
+        # run's history never saw written would read as anomalies.
+        options.session = f"swarm-{secrets.token_hex(4)}"
     if isinstance(runner, MasterRunner):
         runner.register_message("harness_stopped", _master_stopped)
         runner.register_message("harness_results", _master_results)
@@ -121,7 +141,8 @@ def on_test_start(environment: Any, **_: Any) -> None:
         return
     _end.stopped.clear()
     _end.results.clear()
-    start_run(environment)
+    run_dir = start_run(environment)
+    _record_faults(environment, run_dir)
     interval = float(getattr(environment.parsed_options, "live_interval", 2.0) or 0)
     if interval > 0:
         _live = LiveView(environment, interval)
@@ -161,6 +182,34 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         process = SwarmProcess.current
         payloads = [process.finish(environment.host)] if process is not None else []
     environment.process_exit_code = finish_run(environment, payloads)
+
+
+@events.quitting.add_listener
+def on_quitting(environment: Any, **_: Any) -> None:
+    # On SIGTERM or Ctrl-C locust quits without stopping first, and reads the exit
+    # code before its runner stops; stopping here produces the verdict in time.
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner) and runner.state in ("spawning", "running"):
+        runner.stop()
+
+
+def _record_faults(environment: Any, run_dir: Path) -> None:
+    """Say in run.json from the start which faults run, so a killed run still says it."""
+    options = environment.parsed_options
+    faults: dict[str, Any] = {}
+    given = getattr(options, "faults_json", None)
+    if given:
+        faults = orjson.loads(given)
+    churn = float(getattr(options, "churn", 0) or 0)
+    if churn > 0:
+        faults["churn_per_s"] = churn
+        faults["kinds"] = sorted({*faults.get("kinds", []), "churn"})
+    if not faults:
+        return
+    path = run_dir / "run.json"
+    info = orjson.loads(path.read_bytes())
+    info["faults"] = faults
+    write_run_json(run_dir, info)
 
 
 def _worker_stop(environment: Any, msg: Any, **_: Any) -> None:

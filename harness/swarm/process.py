@@ -9,6 +9,7 @@ participants stopped), closes its recorders and packs its files for the master.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 import zlib
@@ -21,6 +22,7 @@ import gevent
 from harness.client.base import ClientBase, ClientListener, process_tag
 from harness.client.sync import StoreClient
 from harness.errors import HarnessError, ProtocolViolation, StoreError
+from harness.faults.epochs import EpochFile, epoch_session
 from harness.latency_log import LatencyLog
 from harness.metrics import LatencyRecorder
 from harness.protocol import Error, PendingRequest, Reply, Update, request_name
@@ -40,6 +42,10 @@ NOTIFY, CONNECT, PROTOCOL = "NOTIFY", "CONNECT", "PROTOCOL"
 
 class OutcomeUnknown(HarnessError):
     """Shown in locust's failures table for a request that got no reply."""
+
+
+class ServerRestarting(HarnessError):
+    """A participant connected while the harness was restarting the server; it retries."""
 
 
 def key_label(key: str) -> str:
@@ -134,7 +140,13 @@ class SwarmProcess:
         self.violations: list[str] = []
         #: Set at the end of the run: participants start no new request.
         self.stopping = False
+        #: Participants of this process that are running (StoreParticipant instances).
+        self.participants: set[Any] = set()
+        epoch_file = getattr(options, "epoch_file", None)
+        self.epochs = EpochFile(epoch_file) if epoch_file else None
+        self.churn_rate = float(getattr(options, "churn", 0) or 0)
         self._ticker = gevent.spawn(self._tick)
+        self._churner = gevent.spawn(self._churn) if self.churn_rate > 0 else None
         self._finished: dict[str, Any] | None = None
 
     def quiesce(self, timeout: float = 3.0) -> None:
@@ -153,6 +165,25 @@ class SwarmProcess:
         while True:
             gevent.sleep(1.0)
             self.latency.roll()
+
+    def _churn(self) -> None:
+        # Participants leave and rejoin at churn_rate per second in all, at random times.
+        rng = random.Random()
+        while not self.stopping:
+            gevent.sleep(rng.expovariate(self.churn_rate))
+            joined = [
+                p for p in self.participants if p.client is not None and not p.leave_requested
+            ]
+            if joined and not self.stopping:
+                rng.choice(joined).leave_requested = True
+
+    def epoch(self) -> tuple[int, bool]:
+        """(server epoch, restart under way); (0, False) when the run restarts nothing."""
+        return self.epochs.read() if self.epochs is not None else (0, False)
+
+    def session_name(self, index: int, epoch: int) -> str:
+        """The session participants of ``self.sessions[index]`` join in ``epoch``."""
+        return epoch_session(self.sessions[index], epoch)
 
     def intend(self, client: ClientBase, due_ns: int) -> None:
         self.latency.intend(client, due_ns)
@@ -183,8 +214,13 @@ class SwarmProcess:
         """Read every key of the scenario once more, after this process's participants stopped.
 
         The checker's convergence check compares these reads with the last write.
+        Only the last epoch's sessions hold the server's current state.
         """
-        for session in self.sessions:
+        deadline = time.monotonic() + 30
+        while self.epoch()[1] and time.monotonic() < deadline:
+            gevent.sleep(0.2)  # a restart is finishing: audit the server that comes back
+        epoch = self.epoch()[0]
+        for session in (self.session_name(n, epoch) for n in range(len(self.sessions))):
             try:
                 with StoreClient(host, listeners=[self.history], request_timeout=5) as client:
                     client.join(session, f"{self.tag}-auditor", "auditor")
@@ -198,6 +234,8 @@ class SwarmProcess:
         if self._finished is not None:
             return self._finished
         self._ticker.kill(block=False)
+        if self._churner is not None:
+            self._churner.kill(block=False)
         if host:
             gevent.sleep(0.5)  # let notifications still in flight arrive
             self.audit(host)

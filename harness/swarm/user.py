@@ -32,7 +32,7 @@ from harness.errors import (
     StoreError,
 )
 from harness.pacing import Schedule
-from harness.swarm.process import SwarmProcess
+from harness.swarm.process import ServerRestarting, SwarmProcess
 from harness.values import make_value
 
 _participant_numbers = itertools.count(1)
@@ -53,7 +53,9 @@ class StoreParticipant(User):
         number = next(_participant_numbers)
         self.participant_id = f"{self.process.tag}-p{number}"
         sessions = self.process.sessions
-        self.session = sessions[number % len(sessions)]
+        self.session_index = number % len(sessions)
+        #: The session joined last; after a server restart, the new epoch's (see faults.restart).
+        self.session = sessions[self.session_index]
         self.client: StoreClient | None = None
         self.keys = self.scenario.all_keys()
         self.observed: dict[str, str] = {}  # observerId -> key
@@ -61,6 +63,8 @@ class StoreParticipant(User):
         self._seq = itertools.count(1)
         self._backoff = BACKOFF_FIRST
         self._schedule: Schedule | None = None
+        #: Set by the process's churn (--churn): leave and rejoin before the next task.
+        self.leave_requested = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -84,9 +88,11 @@ class StoreParticipant(User):
             ]
             low, high = scenario.think_min, scenario.think_max
             self.wait_time = lambda: random.uniform(low, high)
+        self.process.participants.add(self)
         self.ensure_connected()
 
     def on_stop(self) -> None:
+        self.process.participants.discard(self)
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -99,10 +105,22 @@ class StoreParticipant(User):
         if self.process.stopping:
             gevent.sleep(0.1)
             return None
+        follow: list[str] = []
+        if self.leave_requested:
+            self.leave_requested = False
+            if self.client is not None and not self.client.closed:
+                # Churn: leave (our close ends our observers, R4.6) and rejoin at once,
+                # following the same keys again.
+                follow = list(self.observed.values())
+                self.client.close()
+                self.process.connects["churned"] += 1
+                self._backoff = BACKOFF_FIRST
         if self.client is not None and not self.client.closed:
             return self.client
         self.client = None
         self.observed.clear()
+        if self.process.epoch()[1]:
+            return self._back_off()  # a server restart is under way: nothing to join yet
         started = time.perf_counter()
         try:
             client = StoreClient(
@@ -111,19 +129,29 @@ class StoreParticipant(User):
                 request_timeout=self.process.request_timeout,
                 connect_timeout=self.process.request_timeout,
             ).open()
+            # Read the epoch only now that the connection is up: see harness.faults.restart.
+            epoch, restarting = self.process.epoch()
+            if restarting:
+                client.close()
+                raise ServerRestarting("the server is restarting")
+            self.session = self.process.session_name(self.session_index, epoch)
             client.join(self.session, self.participant_id, self.participant_id)
-            for key in random.sample(self.keys, min(self.scenario.observers, len(self.keys))):
+            if not follow:
+                follow = random.sample(self.keys, min(self.scenario.observers, len(self.keys)))
+            for key in follow:
                 client.get(key)  # read the state on join, then follow it
                 self.observed[client.observe(key)] = key
         except HarnessError as exc:
             self.process.report_connect(started, exc)
-            gevent.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, BACKOFF_LAST)
-            return None
+            return self._back_off()
         self.process.report_connect(started, None)
         self._backoff = BACKOFF_FIRST
         self.client = client
         return client
+
+    def _back_off(self) -> None:
+        gevent.sleep(self._backoff)
+        self._backoff = min(self._backoff * 2, BACKOFF_LAST)
 
     # --- building blocks for scenarios ---------------------------------------------
 

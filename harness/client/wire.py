@@ -1,0 +1,106 @@
+"""WebSocket framing for both clients, on websockets' sans-I/O ``ClientProtocol``.
+
+:class:`Wire` turns bytes from the socket into whole text messages and
+messages into bytes for the socket. The asyncio client feeds it from a
+``Protocol.data_received`` callback and the blocking client from a reader
+thread; neither needs a task or thread per message beyond that, which keeps a
+round trip to one wake-up of the waiting caller.
+"""
+
+from __future__ import annotations
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import WebSocketURI, parse_uri
+
+from harness.errors import ConnectionLost, HarnessUsageError, ProtocolViolation
+
+
+class Wire:
+    """One connection's WebSocket protocol state, without I/O."""
+
+    def __init__(self, url: str, *, compression: bool, max_frame_bytes: int) -> None:
+        try:
+            self.uri: WebSocketURI = parse_uri(url)
+        except InvalidURI as exc:
+            raise HarnessUsageError(f"not a WebSocket URL: {url!r} ({exc})") from None
+        extensions = [ClientPerMessageDeflateFactory()] if compression else None
+        self.protocol = ClientProtocol(self.uri, extensions=extensions, max_size=max_frame_bytes)
+        self.handshake_done = False
+        self._fragments: list[bytes] = []
+
+    def opening_handshake(self) -> bytes:
+        self.protocol.send_request(self.protocol.connect())
+        return self.outgoing()
+
+    def receive(self, data: bytes) -> list[bytes]:
+        """Feed bytes (b"" at end of stream); returns every complete text message.
+
+        Raises ConnectionLost when the opening handshake fails, and
+        ProtocolViolation for a binary message (R1.1).
+        """
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
+        messages: list[bytes] = []
+        for event in self.protocol.events_received():
+            if isinstance(event, Response):
+                self._check_handshake()
+                self.handshake_done = True
+            elif isinstance(event, Frame):
+                if event.opcode is Opcode.BINARY:
+                    raise ProtocolViolation(
+                        "the server sent a binary frame (R1.1)", bytes(event.data)
+                    )
+                if event.opcode is Opcode.TEXT or event.opcode is Opcode.CONT:
+                    self._fragments.append(event.data)
+                    if event.fin:
+                        messages.append(b"".join(self._fragments))
+                        self._fragments.clear()
+        if not self.handshake_done:
+            self._check_handshake()
+        return messages
+
+    def _check_handshake(self) -> None:
+        error = self.protocol.handshake_exc
+        if error is not None:
+            reason = str(error) if isinstance(error, InvalidHandshake) else repr(error)
+            raise ConnectionLost(f"the WebSocket handshake failed: {reason}")
+
+    def send_text(self, data: bytes) -> bytes:
+        self.protocol.send_text(data)
+        return self.outgoing()
+
+    def send_binary(self, data: bytes) -> bytes:
+        self.protocol.send_binary(data)
+        return self.outgoing()
+
+    def close(self, code: int = 1000, reason: str = "") -> bytes:
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_close(code, reason)
+        return self.outgoing()
+
+    def fail(self, code: int, reason: str) -> bytes:
+        if self.protocol.state is State.OPEN:
+            self.protocol.fail(code, reason)
+        return self.outgoing()
+
+    def outgoing(self) -> bytes:
+        return b"".join(self.protocol.data_to_send())
+
+    @property
+    def is_open(self) -> bool:
+        return self.protocol.state is State.OPEN
+
+    @property
+    def finished(self) -> bool:
+        return self.protocol.state is State.CLOSED
+
+    def close_code_and_reason(self) -> tuple[int | None, str]:
+        close = self.protocol.close_rcvd or self.protocol.close_sent
+        return (close.code, close.reason) if close is not None else (None, "")

@@ -19,6 +19,7 @@ from harness.conformance.reports.text import failure_text
 from harness.conformance.runner import (
     SuiteCannotRun,
     check_options,
+    check_suite_options,
     preflight,
     run_case,
     select_cases,
@@ -45,11 +46,17 @@ def conformance_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         config.getoption("--request-timeout"),
         config.getoption("--token"),
         config.getoption("--settle"),
+        config.getoption("--token-secret"),
     )
+    try:
+        check_suite_options(options)
+    except HarnessUsageError as exc:
+        pytest.exit(f"the conformance suite could not run: {exc}", returncode=2)
     url = config.getoption("--store-url")
     server = None
     if url is None:
-        server = EmbeddedServer().start()
+        # With a secret the embedded server checks tokens too, so the access cases run.
+        server = EmbeddedServer(token_secret=options.token_secret).start()
         url = server.url
     try:
         check_options(url, options)

@@ -3,6 +3,8 @@
 Each server gets conformance.json, conformance.html, conformance.xml (JUnit) and
 conformance.md; with several --url a matrix.html compares them side by side.
 With no --url the suite runs against an embedded reference server.
+With --token-secret every join carries a token minted for its session and
+participant, and the access cases of R2.4 run; --token sends one token as given.
 Exit code 0: no required case failed; 1: one did; 2: the suite could not run.
 """
 
@@ -19,8 +21,13 @@ from harness.conformance.context import SuiteOptions
 from harness.conformance.model import CaseResult, Grade, SuiteResult
 from harness.conformance.reports import write_matrix, write_reports
 from harness.conformance.reports.text import verdict
-from harness.conformance.runner import SuiteCannotRun, check_options, run_suite, select_cases
-from harness.errors import HarnessUsageError
+from harness.conformance.runner import (
+    SuiteCannotRun,
+    check_options,
+    check_suite_options,
+    run_suite,
+    select_cases,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +55,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds to wait for each reply (default 5)",
     )
-    parser.add_argument("--token", help="token to send in every join")
+    parser.add_argument("--token", help="token to send in every join, as given")
+    parser.add_argument(
+        "--token-secret",
+        metavar="SECRET",
+        help="the server's HS256 token secret: mint a token for every join (per session and "
+        "participant) and run the access cases (R2.4); with no --url the embedded server "
+        "checks tokens with it",
+    )
     parser.add_argument(
         "--settle",
         type=float,
@@ -93,9 +107,10 @@ async def _run_all(
 
 
 def run(args: argparse.Namespace) -> int:
-    options = SuiteOptions(args.session_prefix, args.request_timeout, args.token, args.settle)
-    if args.settle < 0:
-        raise HarnessUsageError(f"--settle must not be negative, got {args.settle}")
+    options = SuiteOptions(
+        args.session_prefix, args.request_timeout, args.token, args.settle, args.token_secret
+    )
+    check_suite_options(options)
     urls = list(args.url)
     for url in urls:
         check_options(url, options)
@@ -103,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if not urls:
         from harness.server.embedded import EmbeddedServer
 
-        with EmbeddedServer() as server:
+        with EmbeddedServer(token_secret=options.token_secret) as server:
             results = asyncio.run(_run_all([server.url], options, args))
     else:
         results = asyncio.run(_run_all(urls, options, args))

@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import orjson
@@ -19,11 +19,12 @@ from websockets.asyncio.client import ClientConnection as WebSocket
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.auth import mint_token
 from harness.client.aio import StoreClient
 from harness.client.base import ClientListener
 from harness.conformance.model import CaseFailed, TranscriptLine
 from harness.errors import StoreError
-from harness.protocol import ErrorCode, Limits, Participant
+from harness.protocol import ErrorCode, Joined, Limits, Participant
 from harness.protocol.schema import schema_problems
 
 MAX_TRANSCRIPT_LINES = 300
@@ -34,15 +35,27 @@ MAX_FRAME_TEXT = 400
 class SuiteOptions:
     session_prefix: str = "conformance"
     request_timeout: float = 5.0
+    #: One token sent in every join, as given (a server with a shared token).
     token: str | None = None
     #: How long to wait before concluding that a frame the spec forbids did not come.
     settle: float = 0.1
+    #: The server's HS256 secret: every join gets a token minted for its session and
+    #: participant, and the access cases of R2.4 run.
+    token_secret: str | None = field(default=None, repr=False)
+
+    def token_for(self, session: str, participant_id: str) -> str | None:
+        """The token a join of ``participant_id`` to ``session`` carries."""
+        if self.token_secret is not None:
+            return mint_token(self.token_secret, session, participant_id)
+        return self.token
 
     def to_json(self) -> dict[str, Any]:
+        # Reports are shared: they say whether a token or secret was used, never which.
         return {
             "session_prefix": self.session_prefix,
             "request_timeout": self.request_timeout,
             "token": None if self.token is None else "(set)",
+            "token_secret": None if self.token_secret is None else "(set)",
             "settle": self.settle,
         }
 
@@ -226,9 +239,14 @@ class CaseContext:
             session,
             participant_id,
             name if name is not None else participant_id.title(),
-            token=self.options.token,
+            token=self.options.token_for(session, participant_id),
         )
         return client
+
+    async def join(self, client: StoreClient, session: str, participant: str, name: str) -> Joined:
+        """``client`` joins with the token the options give this session and participant."""
+        token = self.options.token_for(session, participant)
+        return await client.join(session, participant, name, token=token)
 
     async def raw(self, label: str, **options: Any) -> RawConnection:
         websocket = await ws_connect(
@@ -250,8 +268,9 @@ class CaseContext:
             "session": session,
             "participant": {"id": participant, "name": participant.title()},
         }
-        if self.options.token is not None:
-            message["token"] = self.options.token
+        token = self.options.token_for(session, participant)
+        if token is not None:
+            message["token"] = token
         return message
 
     async def close_all(self) -> None:

@@ -54,7 +54,11 @@ REQUIREMENTS: dict[str, Requirement] = {
         ),
         Requirement("R2.2", _M, "invalid join fields and a second join earn BAD_REQUEST"),
         Requirement("R2.3", _M, "requests before a join earn NOT_JOINED"),
-        Requirement("R2.4", _M, "a refused join earns UNAUTHORIZED, then close 1008"),
+        Requirement(
+            "R2.4",
+            _M,
+            "a refused join (bad, expired, mismatched token) earns UNAUTHORIZED, close 1008",
+        ),
         Requirement("R2.5", _M, "one participant on several connections, each its own scope"),
         Requirement("R3.1", _M, "set stores or overwrites; get returns the value or null"),
         Requirement(

@@ -15,7 +15,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from harness.client.aio import StoreClient
+from harness.auth import check_secret
+from harness.client.preflight import PreflightFailed, preflight_join
 from harness.conformance.context import CaseContext, SuiteOptions, quote
 from harness.conformance.model import (
     CASES,
@@ -71,6 +72,17 @@ def requirement_key(requirement: str) -> tuple[int, ...]:
 def check_options(url: str, options: SuiteOptions) -> None:
     if not url.startswith(("ws://", "wss://")):
         raise HarnessUsageError(f"not a WebSocket URL (ws:// or wss://): {url!r}")
+    check_suite_options(options)
+
+
+def check_suite_options(options: SuiteOptions) -> None:
+    """Usage errors in the options themselves, whatever the server."""
+    if options.settle < 0:
+        raise HarnessUsageError(f"--settle must not be negative, got {options.settle}")
+    if options.token is not None and options.token_secret is not None:
+        raise HarnessUsageError("pass --token or --token-secret, not both")
+    if options.token_secret is not None:
+        check_secret(options.token_secret)
     if options.request_timeout <= 0:
         raise HarnessUsageError(
             f"--request-timeout must be positive, got {options.request_timeout}"
@@ -81,32 +93,21 @@ def check_options(url: str, options: SuiteOptions) -> None:
 
 async def preflight(url: str, options: SuiteOptions) -> Limits:
     """Connect and join once; returns the server's advertised limits."""
-    timeout = min(options.request_timeout, PREFLIGHT_TIMEOUT)
-    client = StoreClient(url, request_timeout=timeout, connect_timeout=timeout)
-    session = f"{options.session_prefix}-{secrets.token_hex(3)}-preflight"
+    flag = "--token-secret" if options.token_secret is not None else "--token"
     try:
-        async with asyncio.timeout(2 * timeout + 1):
-            await client.open()
-            joined = await client.join(session, "preflight", "Preflight", token=options.token)
-            return joined.limits
-    except (ConnectionLost, TimeoutError) as exc:
-        raise SuiteCannotRun(f"{url} is unreachable: {exc or 'no answer'}") from None
-    except RequestTimeout:
-        raise SuiteCannotRun(
-            f"{url} accepted the connection but did not answer a join within {timeout:g}s"
-        ) from None
-    except StoreError as exc:
-        hint = " (pass the right --token)" if exc.code == "UNAUTHORIZED" else ""
-        raise SuiteCannotRun(f"{url} refused the preflight join: {exc}{hint}") from None
+        joined = await preflight_join(
+            url,
+            timeout=min(options.request_timeout, PREFLIGHT_TIMEOUT),
+            session=f"{options.session_prefix}-{secrets.token_hex(3)}-preflight",
+            token=options.token_for,
+            unauthorized_hint=f" (pass the right {flag})",
+        )
+    except PreflightFailed as exc:
+        raise SuiteCannotRun(str(exc)) from None
     except ProtocolViolation:
         # The server talks, but not the spec: run the cases and let them say where.
         return DEFAULT_LIMITS
-    finally:
-        try:
-            async with asyncio.timeout(3):
-                await client.close()
-        except Exception:
-            pass
+    return joined.limits
 
 
 def _guard(case: Case, options: SuiteOptions) -> float:

@@ -64,7 +64,7 @@ def _precedence(tag: str, frame: str, join_first: bool, code: ErrorCode) -> None
     async def precedence(ctx: CaseContext) -> None:
         client = await ctx.connect("alice")
         if join_first:
-            await client.join(ctx.session(), "alice", "Alice", token=ctx.options.token)
+            await ctx.join(client, ctx.session(), "alice", "Alice")
         text = frame.replace("%s", "x" * (ctx.limits.max_value_bytes + 1))
         await ctx.expect_raw_error(
             client, text, code, f"a request with several faults: {tag}", reply_id=60
@@ -165,4 +165,4 @@ async def malformed_before_join(ctx: CaseContext) -> None:
     await ctx.expect_raw_error(
         client, b"\x00\x01", ErrorCode.BAD_REQUEST, "binary before a join", binary=True
     )
-    await client.join(ctx.session(), "alice", "Alice", token=ctx.options.token)
+    await ctx.join(client, ctx.session(), "alice", "Alice")

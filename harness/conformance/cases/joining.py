@@ -1,12 +1,17 @@
-"""Section 2 of the spec: joining a session (R2.1 to R2.5)."""
+"""Section 2 of the spec: joining a session (R2.1 to R2.5), with token access (R2.4)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
+import jwt
 import orjson
 
+from harness.auth import mint_token
+from harness.client.aio import StoreClient
 from harness.conformance.context import CaseContext
 from harness.conformance.model import CaseSkipped, case, register
 from harness.errors import ConnectionLost, StoreError
@@ -20,7 +25,7 @@ BOGUS_TOKEN = "store-harness-conformance:deliberately-invalid-token"
 async def joined_echoes(ctx: CaseContext) -> None:
     client = await ctx.connect("alice")
     session = ctx.session("Ünïcødé ✓")
-    joined = await client.join(session, "alice-1", "Alice Ünïcødé 😀", token=ctx.options.token)
+    joined = await ctx.join(client, session, "alice-1", "Alice Ünïcødé 😀")
     ctx.check_equal(joined.session, session, "session echoed in joined")
     ctx.check_equal(joined.participant.id, "alice-1", "participant id echoed in joined")
     ctx.check_equal(joined.participant.name, "Alice Ünïcødé 😀", "participant name echoed")
@@ -31,7 +36,7 @@ async def joined_echoes(ctx: CaseContext) -> None:
 @case("R2.1-empty-participant-name", "a participant name may be the empty string")
 async def empty_name(ctx: CaseContext) -> None:
     client = await ctx.connect("alice")
-    joined = await client.join(ctx.session(), "alice", "", token=ctx.options.token)
+    joined = await ctx.join(client, ctx.session(), "alice", "")
     ctx.check_equal(joined.participant.name, "", "participant name echoed in joined")
 
 
@@ -43,7 +48,7 @@ def _bad_join(tag: str, title: str, change: dict[str, Any]) -> None:
         frame = orjson.dumps(message).decode()
         await ctx.expect_raw_error(client, frame, ErrorCode.BAD_REQUEST, title, reply_id=1)
         # The refused join must leave the connection able to join properly.
-        await client.join(ctx.session(), "alice", "Alice", token=ctx.options.token)
+        await ctx.join(client, ctx.session(), "alice", "Alice")
 
     register(f"R2.2-join-{tag}", f"BAD_REQUEST for a join with {title}", bad_join)
 
@@ -95,7 +100,7 @@ def _before_join(request_type: str) -> None:
         await ctx.expect_raw_error(
             client, frame, ErrorCode.NOT_JOINED, f"{request_type} before join", reply_id=5
         )
-        await client.join(ctx.session(), "alice", "Alice", token=ctx.options.token)
+        await ctx.join(client, ctx.session(), "alice", "Alice")
 
     register(
         f"R2.3-{request_type.lower()}-before-join",
@@ -106,6 +111,16 @@ def _before_join(request_type: str) -> None:
 
 for _type in ("set", "get", "observe", "stopObserving"):
     _before_join(_type)
+
+
+async def _expect_closed_unauthorized(ctx: CaseContext, client: StoreClient) -> None:
+    """After UNAUTHORIZED the server closes the connection with 1008 (R2.4)."""
+    try:
+        async with asyncio.timeout(ctx.options.request_timeout):
+            await client.wait_closed()
+    except TimeoutError:
+        ctx.fail("the connection stayed open after UNAUTHORIZED", expected="close 1008", got="open")
+    ctx.check_equal(client.close_code, CLOSE_UNAUTHORIZED, "close code after UNAUTHORIZED")
 
 
 @case("R2.4-refused-join-unauthorized-then-closed", "a refused join earns UNAUTHORIZED, close 1008")
@@ -121,12 +136,102 @@ async def refused_join(ctx: CaseContext) -> None:
         )
     else:
         raise CaseSkipped("the server admitted a bogus token, so it has no access check to test")
-    try:
-        async with asyncio.timeout(ctx.options.request_timeout):
-            await client.wait_closed()
-    except TimeoutError:
-        ctx.fail("the connection stayed open after UNAUTHORIZED", expected="close 1008", got="open")
-    ctx.check_equal(client.close_code, CLOSE_UNAUTHORIZED, "close code after UNAUTHORIZED")
+    await _expect_closed_unauthorized(ctx, client)
+
+
+# --- Token access (R2.4): each case needs the server's secret to mint its tokens. ------
+
+#: Tokens that expired this long ago are expired under any clock-skew allowance.
+LONG_AGO_S = 3600.0
+
+
+def _secret(ctx: CaseContext) -> str:
+    if ctx.options.token_secret is None:
+        raise CaseSkipped(
+            "no --token-secret given: the access cases mint tokens with the server's secret"
+        )
+    return ctx.options.token_secret
+
+
+def _unsigned(session: str, participant: str) -> str:
+    """A token with the right claims and "alg": "none": no signature at all."""
+    claims = {"session": session, "participant": participant, "exp": int(time.time() + 3600)}
+    return jwt.encode(claims, None, algorithm="none")
+
+
+def _access_case(
+    tag: str, title: str, make_token: Callable[[str, str, str], str | None], what: str
+) -> None:
+    """A join as "mallory" whose token ``make_token(secret, session, participant)`` gives
+    must be refused with UNAUTHORIZED and the connection closed with 1008."""
+
+    async def refused(ctx: CaseContext) -> None:
+        secret = _secret(ctx)
+        session = ctx.session()
+        token = make_token(secret, session, "mallory")
+        client = await ctx.connect("mallory")
+        ctx.note(f"joining with {what}")
+        try:
+            await client.join(session, "mallory", "Mallory", token=token)
+        except StoreError as exc:
+            ctx.check_equal(exc.code, ErrorCode.UNAUTHORIZED, f"error code for {what}")
+        except ConnectionLost as exc:
+            ctx.fail(
+                "the connection closed before the join was answered",
+                expected="UNAUTHORIZED",
+                got=exc,
+            )
+        else:
+            ctx.fail(f"a join with {what} was admitted", expected="UNAUTHORIZED", got="joined")
+        await _expect_closed_unauthorized(ctx, client)
+
+    register(f"R2.4-{tag}", f"UNAUTHORIZED and close 1008 for {title}", refused)
+
+
+_access_case("missing-token", "a join without a token", lambda *_: None, "no token")
+_access_case(
+    "expired-token",
+    "an expired token",
+    lambda secret, session, who: mint_token(secret, session, who, 60, now=time.time() - LONG_AGO_S),
+    "a token that expired an hour ago",
+)
+_access_case(
+    "wrong-signature",
+    "a token signed with another secret",
+    lambda secret, session, who: mint_token("not-" + secret, session, who),
+    "a token signed with another secret",
+)
+_access_case(
+    "unsigned-token",
+    'an unsigned token ("alg": "none")',
+    lambda secret, session, who: _unsigned(session, who),
+    'an unsigned token ("alg": "none")',
+)
+_access_case(
+    "token-for-another-session",
+    "a token minted for another session",
+    lambda secret, session, who: mint_token(secret, session + "-other", who),
+    "a token for another session",
+)
+_access_case(
+    "token-for-another-participant",
+    "a token minted for another participant id",
+    lambda secret, session, who: mint_token(secret, session, "alice"),
+    "a token for another participant id",
+)
+
+
+@case("R2.4-valid-token-admitted", "a join with a token minted for it is admitted")
+async def valid_token(ctx: CaseContext) -> None:
+    secret = _secret(ctx)
+    session = ctx.session()
+    client = await ctx.connect("alice")
+    joined = await client.join(
+        session, "alice", "Alice", token=mint_token(secret, session, "alice")
+    )
+    ctx.check_equal(joined.session, session, "session echoed in joined")
+    await client.set("k", "admitted")
+    ctx.check_equal(await client.get("k"), "admitted", "get after a join with a valid token")
 
 
 @case("R2.5-one-participant-two-connections", "a participant joined twice has two scopes")

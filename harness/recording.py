@@ -27,6 +27,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ class HistoryRecorder(ClientListener):
         self.header = header_event(process)
         self._file: BinaryIO | None = None
         self._memory: list[dict[str, Any]] | None = None
-        self._buffer: list[bytes] = []
+        self._buffer: deque[bytes] = deque()
         self._lock = threading.Lock()
         self._flush_events = flush_events
         self._closed = threading.Event()
@@ -218,16 +219,16 @@ class HistoryRecorder(ClientListener):
         if self._memory is not None:
             self._memory.append(event)
             return
-        line = orjson.dumps(event) + b"\n"
-        with self._lock:
-            self._buffer.append(line)
-            full = len(self._buffer) >= self._flush_events
-        if full:
+        # A deque needs no lock to append from any thread: this is the swarm's hot path.
+        buffer = self._buffer
+        buffer.append(orjson.dumps(event) + b"\n")
+        if len(buffer) >= self._flush_events:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
-            lines, self._buffer = self._buffer, []
+            buffer = self._buffer
+            lines = [buffer.popleft() for _ in range(len(buffer))]
             if lines and self._file is not None and not self._file.closed:
                 self._file.write(b"".join(lines))
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a reference server on an ephemeral loopback port, and a way to run coroutines."""
+"""Shared fixtures: a reference server on an ephemeral loopback port; a coroutine runner."""
 
 from __future__ import annotations
 

@@ -50,14 +50,27 @@ _RECEIVE_BYTES = 65536
 
 
 class _Waiter:
-    """Where the reader thread leaves a reply for the thread that asked."""
+    """Where the reader thread leaves a reply for the thread that asked.
 
-    __slots__ = ("error", "event", "reply")
+    A lock taken at birth and released once is the cheapest one-shot signal
+    both for threads and for gevent (threading.Event builds a Condition per wait).
+    """
+
+    __slots__ = ("done", "error", "reply")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.reply: Reply | None = None
         self.error: BaseException | None = None
+
+    def wait(self, timeout: float) -> bool:
+        return self.done.acquire(timeout=timeout)
+
+    def settle(self, reply: Reply | None, error: BaseException | None = None) -> None:
+        self.reply, self.error = reply, error
+        if self.done.locked():
+            self.done.release()
 
 
 class StoreClient(ClientBase):
@@ -223,9 +236,9 @@ class StoreClient(ClientBase):
                     raise self.violation
                 raise ConnectionLost(describe_close(self.close_code, self.close_reason))
             self._write(self._wire.send_text(pending.frame))
-        if not waiter.event.wait(self.request_timeout):
+        if not waiter.wait(self.request_timeout):
             with self._lock:
-                if not waiter.event.is_set():
+                if waiter.reply is None and waiter.error is None:
                     pending.abandoned = True
                     self._on_unknown(pending)
                     raise RequestTimeout(
@@ -247,26 +260,21 @@ class StoreClient(ClientBase):
         wire, sock = self._wire, self._sock
         assert wire is not None and sock is not None
         answered: list[tuple[PendingRequest, Reply]] = []
-        messages = first_messages
+        data = b"-"
         try:
-            while True:
-                with self._lock:
-                    self._handle_messages(messages, answered)
-                self._wake(answered)
-                if wire.finished:
-                    break
+            with self._lock:
+                self._handle_messages(first_messages, answered)
+            self._wake(answered)
+            while data and not wire.finished:
                 try:
                     data = sock.recv(_RECEIVE_BYTES)
                 except OSError:
                     data = b""
-                with self._lock:
+                with self._lock:  # one hold per read: the lock is not free under gevent
                     messages = wire.receive(data)
                     self._write(wire.outgoing())  # pongs and the closing handshake
-                if not data:
-                    with self._lock:
-                        self._handle_messages(messages, answered)
-                    self._wake(answered)
-                    break
+                    self._handle_messages(messages, answered)
+                self._wake(answered)
         except ProtocolViolation as exc:
             self.violation = exc
             with self._lock:
@@ -288,9 +296,7 @@ class StoreClient(ClientBase):
     @staticmethod
     def _wake(answered: list[tuple[PendingRequest, Reply]]) -> None:
         for pending, reply in answered:
-            waiter: _Waiter = pending.waiter
-            waiter.reply = reply
-            waiter.event.set()
+            pending.waiter.settle(reply)
         answered.clear()
 
     def _finish(self) -> None:
@@ -301,9 +307,7 @@ class StoreClient(ClientBase):
                 describe_close(self.close_code, self.close_reason), self.close_code
             )
             for pending in self._lost():
-                waiter: _Waiter = pending.waiter
-                waiter.error = error
-                waiter.event.set()
+                pending.waiter.settle(None, error)
             self._closed.set()
             if self._updates is not None:
                 self._updates.put(None)

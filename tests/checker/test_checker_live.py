@@ -31,7 +31,8 @@ def test_heavy_concurrency_on_the_reference_server_is_valid(run: Run) -> None:
     verdict = check(recorder.history())
     assert verdict.result == "valid", verdict.to_text()
     assert verdict.stats["deliveries_checked"] > 1000
-    assert verdict.stats["quiescent_gets"] == 20 * 3
+    # Every final read is quiescent; a late read of the workload itself may be too.
+    assert verdict.stats["quiescent_gets"] >= 20 * 3
 
 
 def test_key_limit_on_the_reference_server_is_valid(run: Run) -> None:

@@ -189,3 +189,19 @@ def test_a_killed_swarm_leaves_a_run_directory_that_reports_as_partial(tmp_path)
         timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_sweep_runs_each_count_and_charts_them(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "sweep", "--users", "4,8", "--run-time", "3s",
+         "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = orjson.loads((tmp_path / "sweep.json").read_bytes())
+    assert [row["participants"] for row in rows] == [4, 8]
+    assert all(row["notify_p50"] for row in rows)
+    assert (tmp_path / "sweep.html").is_file()
+    assert orjson.loads((tmp_path / "users-8" / "run.json").read_bytes())["verdict"] == "valid"

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from harness.errors import HarnessError
 from harness.server.aio import ReferenceServer
@@ -25,31 +25,38 @@ from harness.server.aio import ReferenceServer
 LISTENING_LINE = re.compile(r"listening on (ws://\S+)")
 
 
-class EmbeddedServer:
-    """A server on an ephemeral loopback port, on a background thread's event loop."""
+class _Service(Protocol):
+    async def start(self) -> object: ...
 
-    def __init__(
-        self, factory: Callable[..., ReferenceServer] = ReferenceServer, **options: Any
-    ) -> None:
-        options.setdefault("port", 0)
-        self._factory = factory
-        self._options = options
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Service)
+
+
+class InBackground(Generic[S]):
+    """Any service with ``async start()`` and ``async stop()`` on its own event loop,
+    in a background thread; ``service`` is the running object."""
+
+    def __init__(self, make: Callable[[], S], name: str) -> None:
+        self._make = make
+        self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
-        self.server: ReferenceServer | None = None
         self._startup_error: BaseException | None = None
+        self.service: S | None = None
 
-    def start(self, timeout: float = 10.0) -> EmbeddedServer:
+    def start(self, timeout: float = 10.0) -> Self:
         ready = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="store-harness-server", daemon=True
+            target=self._run, args=(ready,), name=f"store-harness {self._name}", daemon=True
         )
         self._thread.start()
         if not ready.wait(timeout):
-            raise HarnessError(f"the embedded server did not start within {timeout}s")
+            raise HarnessError(f"{self._name} did not start within {timeout}s")
         if self._startup_error is not None:
-            raise HarnessError(f"the embedded server failed to start: {self._startup_error}")
+            raise HarnessError(f"{self._name} failed to start: {self._startup_error}")
         return self
 
     def _run(self, ready: threading.Event) -> None:
@@ -57,14 +64,16 @@ class EmbeddedServer:
             self._loop = asyncio.get_running_loop()
             self._stopped = asyncio.Event()
             try:
-                self.server = await self._factory(**self._options).start()
+                service = self._make()
+                await service.start()
             except BaseException as exc:
                 self._startup_error = exc
                 ready.set()
                 return
+            self.service = service
             ready.set()
             await self._stopped.wait()
-            await self.server.stop()
+            await service.stop()
 
         asyncio.run(main())
 
@@ -74,17 +83,12 @@ class EmbeddedServer:
             self._thread.join(timeout)
 
     def call(self, function: Callable[[], Any]) -> Any:
-        """Run ``function`` on the server's loop (server state is not thread-safe)."""
+        """Run ``function`` on the service's loop (its state is not thread-safe)."""
         assert self._loop is not None
         done = asyncio.run_coroutine_threadsafe(_call(function), self._loop)
         return done.result(10)
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None, "the server is not started"
-        return self.server.url
-
-    def __enter__(self) -> EmbeddedServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -94,6 +98,25 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EmbeddedServer(InBackground[ReferenceServer]):
+    """A server on an ephemeral loopback port, on a background thread's event loop."""
+
+    def __init__(
+        self, factory: Callable[..., ReferenceServer] = ReferenceServer, **options: Any
+    ) -> None:
+        options.setdefault("port", 0)
+        super().__init__(lambda: factory(**options), "the embedded server")
+
+    @property
+    def server(self) -> ReferenceServer:
+        assert self.service is not None, "the server is not started"
+        return self.service
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
 
 async def _call(function: Callable[[], Any]) -> Any:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, chromium
 from faulty_servers import StopIgnoredServer
 from suite_runs import run_against
 
 from harness.conformance.reports import write_matrix, write_reports
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 #: Runs first in <head>: records every script error into the DOM for --dump-dom to show.
 CATCH_ERRORS = """<script>
@@ -49,24 +46,7 @@ def instrumented(page: Path) -> Path:
 
 
 def dump_dom(page: Path, profile: Path) -> str:
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=2000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return chromium(page, profile, "--virtual-time-budget=2000", "--dump-dom").stdout
 
 
 @pytest.fixture(scope="module")

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from browser import chromium, needs_chromium
 
 from harness.reports import build_report, render_sweep
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
-
-
-def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    )
 
 
 def _rendered(page: Path, tmp_path: Path) -> tuple[int, str]:
     """(charts the page's self-check found drawn, script errors) after Chromium ran the page."""
-    dom = _chromium(page, tmp_path / "profile-dom", "--dump-dom", "--virtual-time-budget=2000")
+    dom = chromium(page, tmp_path / "profile-dom", "--dump-dom", "--virtual-time-budget=2000")
     drawn = re.search(r'data-charts-drawn="(\d+)"', dom.stdout)
     errors = re.search(r'data-script-errors="([^"]*)"', dom.stdout)
     assert drawn is not None and errors is not None, "the page's self-check did not run"
@@ -61,7 +35,7 @@ def test_the_report_renders_with_every_chart_drawn(runs: tuple[Path, Path], tmp_
     assert errors == ""
     assert drawn == charts
     shot = tmp_path / "report.png"
-    _chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,2000")
+    chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,2000")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # a drawn page, not a blank one
 

@@ -27,6 +27,23 @@ def swarm(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
     )
 
 
+def swarm_under_way(users: int, *args: str, live_lines: int = 1) -> subprocess.Popen[str]:
+    """Start a swarm and return once its live line shows every participant joined."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "swarm", "--users", str(users), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = 0
+    for line in process.stdout:
+        seen += line.startswith("[") and f"users {users}/{users}" in line
+        if seen == live_lines:
+            break
+    return process
+
+
 def locust_totals(run_dir: Path) -> dict[str, int]:
     with open(run_dir / "locust" / "stats_stats.csv", newline="") as file:
         rows = list(csv.DictReader(file))
@@ -103,17 +120,7 @@ def test_bad_options_exit_2_naming_the_option(tmp_path, args, message):
 
 def test_interrupt_still_produces_the_verdict(tmp_path):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "swarm", "--users", "10", "--run-time", "2m",
-         "--out", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:  # wait until the swarm is under way
-        if line.startswith("[") and "users 10/10" in line:
-            break
+    process = swarm_under_way(10, "--run-time", "2m", "--out", str(run_dir))
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output[-3000:]
@@ -126,17 +133,9 @@ def test_interrupt_still_produces_the_verdict(tmp_path):
 def test_a_server_that_goes_away_is_counted_not_waited_for(tmp_path):
     run_dir = tmp_path / "run"
     server = EmbeddedServer().start()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "swarm", "--url", server.url, "--users", "6",
-         "--run-time", "8s", "--request-timeout", "1", "--out", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "users 6/6" in line:
-            break
+    process = swarm_under_way(
+        6, "--url", server.url, "--run-time", "8s", "--request-timeout", "1", "--out", str(run_dir)
+    )
     server.stop()
     output = process.communicate(timeout=90)[0]
     assert process.returncode in (0, 1), output[-3000:]
@@ -150,19 +149,8 @@ def test_a_server_that_goes_away_is_counted_not_waited_for(tmp_path):
 
 def test_a_killed_swarm_leaves_a_run_directory_that_reports_as_partial(tmp_path):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "swarm", "--users", "8", "--run-time", "2m",
-         "--out", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    seen = 0
-    for line in process.stdout:  # a few live lines: some seconds of recorded work
-        seen += line.startswith("[") and "users 8/8" in line
-        if seen == 2:
-            break
+    # Two live lines: some seconds of recorded work.
+    process = swarm_under_way(8, "--run-time", "2m", "--out", str(run_dir), live_lines=2)
     for child in psutil.Process(process.pid).children(recursive=True):
         child.kill()  # kill -9 of locust (and the server), then of the command itself
     process.kill()

@@ -6,7 +6,7 @@ Each variant runs in its own gevent-patched child process: N greenlets, each
 with its own connection to one reference server (another child process),
 doing set round trips for a fixed time. Variants:
 
-- harness:     harness.client.sync.StoreClient (sans-I/O websockets + one reader greenlet)
+- harness:     harness.client.sync.StoreClient (sans-I/O websockets; under gevent, read in the hub)
 - ws-sync:     websockets.sync.client, raw frames (its own receive thread per connection)
 - ws-client:   websocket-client, raw frames (what a locustfile "written the obvious way" uses)
 """

@@ -28,7 +28,12 @@ class Wire:
             self.uri: WebSocketURI = parse_uri(url)
         except InvalidURI as exc:
             raise HarnessUsageError(f"not a WebSocket URL: {url!r} ({exc})") from None
-        extensions = [ClientPerMessageDeflateFactory()] if compression else None
+        # websockets' own default settings: memLevel 5 halves deflate's memory.
+        extensions = (
+            [ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5})]
+            if compression
+            else None
+        )
         self.protocol = ClientProtocol(self.uri, extensions=extensions, max_size=max_frame_bytes)
         self.handshake_done = False
         self._fragments: list[bytes] = []

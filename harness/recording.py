@@ -106,6 +106,10 @@ class HistoryRecorder(ClientListener):
         self._lock = threading.Lock()
         self._flush_events = flush_events
         self._closed = threading.Event()
+        #: Connections that joined and have not closed: conn -> (participant, session).
+        self._live: dict[str, tuple[str | None, str | None]] = {}
+        #: When recording was stopped early (:meth:`stop_recording`), in monotonic ns.
+        self.stopped_ns: int | None = None
         if self.path is None:
             self._memory = [self.header]
             return
@@ -182,6 +186,7 @@ class HistoryRecorder(ClientListener):
         elif isinstance(reply, Joined):
             event["result"] = "joined"
             event["maxKeys"] = reply.limits.max_keys
+            self._live[client.connection_id] = (reply.participant.id, reply.session)
         else:
             event["result"] = "ok"
         self._emit(event)
@@ -202,6 +207,7 @@ class HistoryRecorder(ClientListener):
         )
 
     def connection_closed(self, client: ClientBase, closed_ns: int, by_client: bool) -> None:
+        self._live.pop(client.connection_id, None)
         self._emit(
             {
                 "ev": "closed",
@@ -215,7 +221,26 @@ class HistoryRecorder(ClientListener):
 
     # --- output ----------------------------------------------------------------------
 
+    def stop_recording(self, at_ns: int) -> None:
+        """End the history at ``at_ns``, for runs longer than the window worth checking.
+
+        Every connection still open is recorded as closed by its client at that
+        instant, which is what the checker needs to stay sound: its observers are
+        owed nothing after it. Call it only when no request is in flight and the
+        last updates have arrived (the swarm pauses its participants for this).
+        """
+        for connection, (participant, session) in list(self._live.items()):
+            self._emit(
+                {"ev": "closed", "t": at_ns, "conn": connection, "p": participant,
+                 "s": session, "by_client": True}
+            )  # fmt: skip
+        self._live.clear()
+        self.stopped_ns = at_ns
+        self.flush()
+
     def _emit(self, event: dict[str, Any]) -> None:
+        if self.stopped_ns is not None:
+            return
         if self._memory is not None:
             self._memory.append(event)
             return

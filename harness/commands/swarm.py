@@ -36,7 +36,7 @@ EXIT_CANNOT_RUN = 2
 PASS_THROUGH = (
     "session", "sessions", "key_space", "value_size", "observers", "writer_fraction",
     "weight_set", "weight_get", "weight_delete", "weight_observe", "think_time", "write_rate",
-    "request_timeout",
+    "request_timeout", "history_seconds",
 )  # fmt: skip
 
 
@@ -74,6 +74,13 @@ def configure_common(parser: argparse.ArgumentParser) -> None:
         "--write-rate", type=float, default=None, help="open model: writes/s per writer"
     )
     group.add_argument("--request-timeout", type=float, default=None)
+    group.add_argument(
+        "--history-seconds",
+        type=float,
+        default=None,
+        help="record histories for the consistency check this long, then go on unrecorded "
+        "(default 60; 0: the whole run; the checker needs about 450 bytes an event)",
+    )
 
 
 #: Fault options and their defaults, for callers (the sweep) that do not offer them.

@@ -77,6 +77,11 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         notification_clock=clocks.pop() if len(clocks) == 1 else ("mixed" if clocks else "none"),
         violations=[v for payload in payloads for v in payload.get("violations", [])],
     )
+    options = environment.parsed_options
+    if any(payload.get("history_stopped") for payload in payloads):
+        window = getattr(options, "history_seconds", 0)
+        info["history_window_s"] = window
+        print(f"store-harness: the consistency check covers the first {window:g} s of the run")
     code = EXIT_OK
     try:
         history = read_history(sorted((run_dir / "history").glob("*.jsonl")))

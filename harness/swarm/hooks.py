@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from argparse import SUPPRESS
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ def add_arguments(parser: Any) -> None:
         help="open model: writes/s per writing participant (0: closed loop)",
     )
     group.add_argument("--request-timeout", type=float, default=10.0, help="seconds per request")
+    group.add_argument(
+        "--history-seconds",
+        type=float,
+        default=60.0,
+        help="record histories for the consistency check this long (0: the whole run)",
+    )
+    group.add_argument(
+        "--history-until", type=float, default=0.0, include_in_web_ui=False, help=SUPPRESS
+    )
     group.add_argument("--run-dir", default=None, help="run directory (default runs/<UTC time>)")
     group.add_argument("--slo", action="append", default=[], help="threshold, e.g. notify.p99<50ms")
     group.add_argument("--slo-file", action="append", default=[], help="thresholds in a TOML file")
@@ -141,6 +151,10 @@ def on_test_start(environment: Any, **_: Any) -> None:
         return
     _end.stopped.clear()
     _end.results.clear()
+    options = environment.parsed_options
+    window = float(getattr(options, "history_seconds", 0) or 0)
+    # One wall-clock instant for every process: workers get it with their spawn message.
+    options.history_until = time.time() + window if window > 0 else 0.0
     run_dir = start_run(environment)
     _record_faults(environment, run_dir)
     interval = float(getattr(environment.parsed_options, "live_interval", 2.0) or 0)

@@ -38,6 +38,8 @@ REQUEST_TYPES = {
     "stopObserving": "STOP",
 }
 NOTIFY, CONNECT, PROTOCOL = "NOTIFY", "CONNECT", "PROTOCOL"
+#: Seconds every process pauses at the history checkpoint.
+CHECKPOINT_S = 4.0
 
 
 class OutcomeUnknown(HarnessError):
@@ -140,6 +142,8 @@ class SwarmProcess:
         self.violations: list[str] = []
         #: Set at the end of the run: participants start no new request.
         self.stopping = False
+        #: Set during the history checkpoint: participants wait, then go on unrecorded.
+        self.paused = False
         #: Participants of this process that are running (StoreParticipant instances).
         self.participants: set[Any] = set()
         epoch_file = getattr(options, "epoch_file", None)
@@ -147,6 +151,8 @@ class SwarmProcess:
         self.churn_rate = float(getattr(options, "churn", 0) or 0)
         self._ticker = gevent.spawn(self._tick)
         self._churner = gevent.spawn(self._churn) if self.churn_rate > 0 else None
+        until = float(getattr(options, "history_until", 0) or 0)
+        self._checkpointer = gevent.spawn(self._checkpoint, until) if until else None
         self._finished: dict[str, Any] | None = None
 
     def quiesce(self, timeout: float = 3.0) -> None:
@@ -159,6 +165,30 @@ class SwarmProcess:
         deadline = time.monotonic() + timeout
         while self.reporter.in_flight > 0 and time.monotonic() < deadline:
             gevent.sleep(0.02)
+
+    def _checkpoint(self, until_wall: float) -> None:
+        """Close the history at ``until_wall`` (the same wall-clock instant in every process).
+
+        A long run's history outgrows what the checker can hold (about 450 bytes an
+        event), so the load goes on unrecorded after a quiet checkpoint: every
+        process pauses its participants at the same instant, lets requests and
+        updates in flight land, audits every key and stops recording, and only
+        resumes once every process has had time to do the same.
+        """
+        gevent.sleep(max(0.0, until_wall - time.time()))
+        if self.stopping:
+            return
+        self.paused = True
+        deadline = time.monotonic() + 3
+        while self.reporter.in_flight > 0 and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        gevent.sleep(0.5)  # the last updates of the last writes arrive
+        self.audit(self.environment.host)
+        self.history.stop_recording(time.monotonic_ns())
+        if time.time() > until_wall + CHECKPOINT_S:
+            self.violations.append("the history checkpoint took longer than the pause")
+        gevent.sleep(max(0.0, until_wall + CHECKPOINT_S - time.time()))
+        self.paused = False
 
     def _tick(self) -> None:
         # Quiet seconds and fan-outs get written even when no event rolls the interval.
@@ -236,7 +266,9 @@ class SwarmProcess:
         self._ticker.kill(block=False)
         if self._churner is not None:
             self._churner.kill(block=False)
-        if host:
+        if self._checkpointer is not None:
+            self._checkpointer.kill(block=False)
+        if host and self.history.stopped_ns is None:
             gevent.sleep(0.5)  # let notifications still in flight arrive
             self.audit(host)
         self.latency.close()
@@ -255,6 +287,7 @@ class SwarmProcess:
             "connects": dict(self.connects),
             "violations": self.violations[:20],
             "clock": self.latency.clock(),
+            "history_stopped": self.history.stopped_ns is not None,
         }
         return self._finished
 

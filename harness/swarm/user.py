@@ -102,7 +102,7 @@ class StoreParticipant(User):
 
         None while the run is ending or the server cannot be reached.
         """
-        if self.process.stopping:
+        if self.process.stopping or self.process.paused:
             gevent.sleep(0.1)
             return None
         follow: list[str] = []

@@ -1,6 +1,6 @@
 """Soak: a long swarm with participant churn; does anything grow that should not?
 
-    python benchmarks/soak.py [--minutes 10] [--users 500] [--churn 5]
+    python benchmarks/soak.py [--minutes 10] [--users 500] [--churn 5] [--history-seconds 60]
 
 Starts the reference server in a child process, measures its memory and open
 files, runs ``store-harness swarm`` against it with participants leaving and
@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--churn", type=float, default=5.0, help="leave+rejoin per second")
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
+    parser.add_argument(
+        "--history-seconds", type=float, default=60.0, help="recorded for the checker"
+    )
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="soak-")) / "run"
     seconds = int(args.minutes * 60)
@@ -50,6 +53,7 @@ def main() -> None:
         sys.executable, "-m", "harness", "swarm",
         "--users", str(args.users), "--spawn-rate", str(max(25, args.users // 10)),
         "--run-time", f"{seconds}s", "--churn", str(args.churn), "--out", str(run_dir),
+        "--history-seconds", str(args.history_seconds),
     ]  # fmt: skip
     with ServerProcess() as server:
         assert server.process is not None

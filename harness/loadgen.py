@@ -50,6 +50,7 @@ from harness.pacing import (
     sleep_until,
 )
 from harness.recording import HistoryRecorder, read_history
+from harness.rundir import write_run_json
 from harness.values import make_value
 
 SCENARIO = "broadcast"
@@ -90,13 +91,6 @@ class RunResult:
     notifications_expected: int
     notifications_received: int
     recorder: LatencyRecorder
-
-
-def write_run_json(run_dir: Path, info: dict[str, object]) -> None:
-    """Replace run.json atomically, so a kill never leaves it torn."""
-    partial = run_dir / "run.json.tmp"
-    partial.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
-    partial.replace(run_dir / "run.json")
 
 
 async def run_load(

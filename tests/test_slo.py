@@ -9,8 +9,8 @@ import pytest
 from harness.cli import main
 from harness.errors import HarnessUsageError
 from harness.latency_log import LatencyLog
-from harness.loadgen import write_run_json
 from harness.metrics import new_histogram
+from harness.rundir import write_run_json
 from harness.slo import evaluate, gather, load_slo_file, parse_threshold
 
 

@@ -16,10 +16,10 @@ import orjson
 from harness import __version__
 from harness.checker import check
 from harness.errors import HarnessError
-from harness.loadgen import write_run_json
 from harness.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
 from harness.recording import read_history
 from harness.reports import build_report
+from harness.rundir import read_run_json, write_atomically, write_run_json
 from harness.slo import gather
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -59,8 +59,8 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
     run_dir = Path(environment.parsed_options.run_dir)
     for payload in payloads:
         for relative, packed in payload.get("files", {}).items():
-            _write_atomically(run_dir / relative, zlib.decompress(packed))
-    info = _read_run_json(run_dir)
+            write_atomically(run_dir / relative, zlib.decompress(packed))
+    info = read_run_json(run_dir)
     totals: dict[str, int] = {}
     for payload in payloads:
         for kind, count in payload.get("requests", {}).items():
@@ -117,17 +117,3 @@ def _report(environment: Any, run_dir: Path) -> int:
         print(f"  {line}")
     print(f"store-harness: latency report {result.out_dir / 'report.html'}")
     return EXIT_FAILED if result.failed else EXIT_OK
-
-
-def _read_run_json(run_dir: Path) -> dict[str, Any]:
-    try:
-        return orjson.loads((run_dir / "run.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {"tool": "store-harness", "version": __version__, "kind": "swarm"}
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    partial.replace(path)

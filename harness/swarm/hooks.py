@@ -28,7 +28,7 @@ import orjson
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.loadgen import write_run_json
+from harness.rundir import read_run_json, write_run_json
 from harness.swarm.finish import finish_run, start_run
 from harness.swarm.live import LiveView
 from harness.swarm.process import SwarmProcess
@@ -220,8 +220,7 @@ def _record_faults(environment: Any, run_dir: Path) -> None:
         faults["kinds"] = sorted({*faults.get("kinds", []), "churn"})
     if not faults:
         return
-    path = run_dir / "run.json"
-    info = orjson.loads(path.read_bytes())
+    info = read_run_json(run_dir)
     info["faults"] = faults
     write_run_json(run_dir, info)
 

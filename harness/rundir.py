@@ -1,0 +1,41 @@
+"""The run directory every load job writes, and how it is updated safely.
+
+    RUN_DIR/run.json          what ran; "complete" stays false until it ends cleanly
+    RUN_DIR/history/*.jsonl   operation histories, one file per process
+    RUN_DIR/latency/*.jsonl   interval histograms, one file per process
+    RUN_DIR/verdict.json      the consistency checker's verdict, when one ran
+    RUN_DIR/report/           the latency report (the swarm writes it)
+
+Files are replaced atomically, so a kill at any instant leaves either the old
+content or the new, never a torn file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness import __version__
+
+RUN_JSON = "run.json"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
+    write_atomically(run_dir / RUN_JSON, orjson.dumps(info, option=orjson.OPT_INDENT_2))
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """run.json, or a minimal stand-in when it is missing or unreadable."""
+    try:
+        return orjson.loads((run_dir / RUN_JSON).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {"tool": "store-harness", "version": __version__}

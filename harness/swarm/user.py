@@ -4,14 +4,16 @@ On start it joins its session, reads the keys it cares about and observes some
 of them; its tasks set, get, delete and observe keys as the scenario weighs
 them. Every request reaches locust's stats through the process's
 :class:`~harness.swarm.process.SwarmProcess` listeners, which also record the
-history and the latency histograms. Subclass it in your own locustfile:
+history and the latency histograms. Subclass it in your own locustfile; @task
+methods of your own replace the scenario's tasks:
 
-    from harness.swarm.user import StoreParticipant
+    from locust import task
+    from harness.swarm.locustfile import StoreParticipant
 
     class Moderator(StoreParticipant):
         @task
         def block_chat(self):
-            self.write("BLOCK_CHAT", "true")
+            self.write("BLOCK_CHAT", self.new_value())  # unique values keep the checker sharp
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import random
 import time
 
 import gevent
-from locust import User, task
+from locust import User
 
 from harness.client.sync import StoreClient
 from harness.errors import (
@@ -69,6 +71,14 @@ class StoreParticipant(User):
     # --- lifecycle -------------------------------------------------------------------
 
     def on_start(self) -> None:
+        # A subclass with @task methods of its own is a scenario of its own: keep its
+        # tasks and wait time. Otherwise the --scenario options drive this participant.
+        if not type(self).tasks:
+            self._use_scenario_tasks()
+        self.process.participants.add(self)
+        self.ensure_connected()
+
+    def _use_scenario_tasks(self) -> None:
         scenario = self.scenario
         rate = self.process.write_rate_per_participant
         if rate and self.writer:
@@ -88,8 +98,6 @@ class StoreParticipant(User):
             ]
             low, high = scenario.think_min, scenario.think_max
             self.wait_time = lambda: random.uniform(low, high)
-        self.process.participants.add(self)
-        self.ensure_connected()
 
     def on_stop(self) -> None:
         self.process.participants.discard(self)
@@ -180,19 +188,15 @@ class StoreParticipant(User):
 
     # --- tasks -------------------------------------------------------------------
 
-    @task(5)
     def write_random(self) -> None:
         self.write(random.choice(self.keys), self.new_value())
 
-    @task(3)
     def read_random(self) -> None:
         self.read(random.choice(self.keys))
 
-    @task(1)
     def delete_random(self) -> None:
         self.write(random.choice(self.keys), None)
 
-    @task(1)
     def toggle_observer(self) -> None:
         client = self.ensure_connected()
         if client is None:

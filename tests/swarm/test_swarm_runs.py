@@ -216,3 +216,34 @@ def test_a_history_window_keeps_long_runs_checkable_and_sound(tmp_path):
     assert sum(event["ev"] == "closed" for event in events) >= 16
     # The load itself was not cut short: locust counted requests after the checkpoint.
     assert info["requests"]["SET"] > sum(event.get("op") == "set" for event in events) // 2
+
+
+def test_a_subclass_with_its_own_tasks_is_its_own_scenario(tmp_path, server_url):
+    locustfile = tmp_path / "moderators.py"
+    locustfile.write_text(
+        "from locust import constant, task\n"
+        "from harness.swarm.locustfile import StoreParticipant\n\n"
+        "class Moderator(StoreParticipant):\n"
+        "    wait_time = constant(0.05)\n\n"
+        "    @task\n"
+        "    def block_chat(self):\n"
+        "        self.write('BLOCK_CHAT', self.new_value())\n"
+    )
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "4",
+         "-r", "4", "-t", "3s", "--host", server_url, "--run-dir", str(run_dir),
+         "--only-summary", "--live-interval", "0"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert orjson.loads((run_dir / "run.json").read_bytes())["verdict"] == "valid"
+    writes = [
+        event
+        for path in (run_dir / "history").iterdir()
+        for event in map(orjson.loads, path.read_bytes().splitlines())
+        if event.get("op") == "set" and event["ev"] == "invoke"
+    ]
+    assert writes and {event["key"] for event in writes} == {"BLOCK_CHAT"}

@@ -65,12 +65,15 @@ class StoreClient(ClientBase):
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         trace: FrameTrace | None = None,
     ) -> None:
-        super().__init__(url, request_timeout=request_timeout, listeners=listeners)
-        self.connect_timeout = connect_timeout
-        self.compression = compression
-        self.max_frame_bytes = max_frame_bytes
+        super().__init__(
+            url,
+            request_timeout=request_timeout,
+            connect_timeout=connect_timeout,
+            listeners=listeners,
+            compression=compression,
+            max_frame_bytes=max_frame_bytes,
+        )
         self.trace = trace
-        self.violation: ProtocolViolation | None = None
         self._wire: Wire | None = None
         self._transport: asyncio.Transport | None = None
         self._handshake: asyncio.Future[None] | None = None

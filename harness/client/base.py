@@ -16,8 +16,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from time import monotonic_ns
 
-from harness.errors import HarnessUsageError, StoreError
+from harness.errors import HarnessUsageError, ProtocolViolation, StoreError
 from harness.protocol import (
+    DEFAULT_MAX_FRAME_BYTES,
     ClientConnection,
     Error,
     Get,
@@ -99,12 +100,21 @@ class ClientBase:
         url: str,
         *,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         listeners: Sequence[ClientListener] = (),
+        compression: bool = False,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         if request_timeout <= 0:
             raise HarnessUsageError(f"request_timeout must be positive, got {request_timeout}")
         self.url = url
         self.request_timeout = request_timeout
+        self.connect_timeout = connect_timeout
+        # Off by default: permessage-deflate costs several times the memory per connection.
+        self.compression = compression
+        self.max_frame_bytes = max_frame_bytes
+        #: The first spec violation seen; the connection is closed with 1002 after it.
+        self.violation: ProtocolViolation | None = None
         self.listeners = list(listeners)
         self.connection_id = new_connection_id()
         self.protocol = ClientConnection()

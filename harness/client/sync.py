@@ -118,11 +118,14 @@ class StoreClient(ClientBase):
         compression: bool = False,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
-        super().__init__(url, request_timeout=request_timeout, listeners=listeners)
-        self.connect_timeout = connect_timeout
-        self.compression = compression
-        self.max_frame_bytes = max_frame_bytes
-        self.violation: ProtocolViolation | None = None
+        super().__init__(
+            url,
+            request_timeout=request_timeout,
+            connect_timeout=connect_timeout,
+            listeners=listeners,
+            compression=compression,
+            max_frame_bytes=max_frame_bytes,
+        )
         self._sock: socket.socket | None = None
         self._wire: Wire | None = None
         self._lock: contextlib.AbstractContextManager[object] = threading.Lock()

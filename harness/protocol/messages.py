@@ -15,8 +15,9 @@ Two decoders live here, one per direction:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -213,11 +214,32 @@ class UpdateFrames:
 # --- decoding what a server sent (strict) -----------------------------------
 
 
+def loads_json(text: str | bytes) -> Any:
+    """Parse JSON as RFC 8259 allows it; raises ValueError for text that is not JSON.
+
+    orjson is the fast path. It refuses escaped lone surrogates and numbers past a
+    double's range, which RFC 8259 sections 8.2 and 9 leave to implementations: a
+    server may echo a lone surrogate a client sent (R1.7), so such text is read again
+    with the standard library, which keeps them. NaN and Infinity are not JSON.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise ValueError(str(exc)) from None
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_json_object(frame: str | bytes) -> dict[str, Any]:
     """Parse a text frame into a JSON object or raise ProtocolViolation."""
     try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError as exc:
+        data = loads_json(frame)
+    except ValueError as exc:
         raise ProtocolViolation(f"frame is not valid JSON ({exc})", frame) from None
     if not isinstance(data, dict):
         raise ProtocolViolation("frame is not a JSON object", frame)

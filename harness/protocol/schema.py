@@ -13,8 +13,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import orjson
 from jsonschema import Draft202012Validator
+
+from harness.protocol.messages import loads_json
 
 SERVER_MESSAGE_TYPES = ("joined", "ok", "value", "observing", "error", "update")
 CLIENT_MESSAGE_TYPES = ("join", "set", "get", "observe", "stopObserving")
@@ -36,8 +37,8 @@ def schema_problems(frame: str | bytes, *, direction: str = "server") -> list[st
     """Every way ``frame`` breaks the schema for its direction; empty when it conforms."""
     allowed = SERVER_MESSAGE_TYPES if direction == "server" else CLIENT_MESSAGE_TYPES
     try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError as exc:
+        data = loads_json(frame)
+    except ValueError as exc:
         return [f"not valid JSON: {exc}"]
     if not isinstance(data, dict):
         return ["not a JSON object"]

@@ -504,8 +504,8 @@ class NumericObserverIdServer(ReferenceServer):
 
 
 class LenientJsonServer(ReferenceServer):
-    """Parses with a lenient JSON reader that accepts lone surrogates (R1.1) and
-    true as an id (R5.4)."""
+    """Parses with a lenient JSON reader that accepts true as an id (R5.4), and lone
+    surrogates too, which is allowed but not recommended (R1.7)."""
 
     def handle_frame(self, conn: Connection, frame: str | bytes) -> None:
         if isinstance(frame, str):
@@ -577,6 +577,54 @@ class AccessCheckKeepsConnectionServer(ReferenceServer):
         super().handle_join(conn, join)
 
 
+class TruncatedUpdatesServer(ReferenceServer):
+    """The fan-out path copies values into a 512-byte buffer, so updates of longer values
+    arrive cut short while gets return them whole (R4.2)."""
+
+    def notify(self, session: Session, key: str, value: str | None, writer: Participant) -> None:
+        if value is not None and len(value.encode()) > 512:
+            value = value.encode()[:512].decode("utf-8", "ignore")
+        super().notify(session, key, value, writer)
+
+
+class CaseInsensitiveKeysServer(ReferenceServer):
+    """Keys are folded to lower case on the way in, as a case-insensitive index would (R3.10)."""
+
+    def handle_frame(self, conn: Connection, frame: str | bytes) -> None:
+        if isinstance(frame, str) and conn.session is not None:
+            request = interpret_request(frame, joined=True, limits=self.limits)
+            if isinstance(request, Set | Get | Observe):
+                data = json.loads(frame)
+                data["key"] = data["key"].lower()
+                frame = json.dumps(data)
+        super().handle_frame(conn, frame)
+
+
+class UpdateBeforeObservingServer(ReferenceServer):
+    """An observer is subscribed at once, but its observing reply waits for a 20 ms
+    subscription round trip while updates go out on their own path, so an update can
+    overtake the reply that announces its observer (R4.8). Later replies wait behind it,
+    so replies stay in order (R1.3)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: dict[Connection, list[object]] = {}
+
+    def reply(self, conn: Connection, message: object) -> None:
+        held = self._held.get(conn)
+        if held is not None:
+            held.append(message)
+        elif isinstance(message, Observing):
+            self._held[conn] = [message]
+            asyncio.get_running_loop().call_later(0.02, self._release, conn)
+        else:
+            super().reply(conn, message)
+
+    def _release(self, conn: Connection) -> None:
+        for message in self._held.pop(conn, []):
+            super().reply(conn, message)
+
+
 FAULTY_SERVERS: dict[str, type[ReferenceServer]] = {
     "reordering": ReorderingServer,
     "stale-read": StaleReadServer,
@@ -609,6 +657,9 @@ FAULTY_SERVERS: dict[str, type[ReferenceServer]] = {
     "wrong-precedence": WrongPrecedenceServer,
     "second-join-accepted": SecondJoinAcceptedServer,
     "unauthorized-keeps-connection": AccessCheckKeepsConnectionServer,
+    "truncated-updates": TruncatedUpdatesServer,
+    "case-insensitive-keys": CaseInsensitiveKeysServer,
+    "update-before-observing": UpdateBeforeObservingServer,
 }
 
 #: Faults that break only a SHOULD: the suite flags them non-strict rather than failed.

@@ -8,6 +8,7 @@ case that saw a violation, quoting the frame.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Sequence
@@ -25,10 +26,14 @@ from harness.client.base import ClientListener
 from harness.conformance.model import CaseFailed, TranscriptLine
 from harness.errors import StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
+from harness.protocol.messages import loads_json
 from harness.protocol.schema import schema_problems
 
 MAX_TRANSCRIPT_LINES = 300
 MAX_FRAME_TEXT = 400
+#: A JSON Web Token's compact form: base64url header (always '{"...' so 'eyJ'), payload,
+#: signature (empty when unsigned).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,13 @@ class SuiteOptions:
         if self.token_secret is not None:
             return mint_token(self.token_secret, session, participant_id)
         return self.token
+
+    def redact(self, text: str) -> str:
+        """``text`` with the secret, the given token and any JWT replaced: reports are shared."""
+        for hidden in (self.token_secret, self.token):
+            if hidden:
+                text = text.replace(hidden, "(redacted)")
+        return _JWT.sub("(token)", text)
 
     def to_json(self) -> dict[str, Any]:
         # Reports are shared: they say whether a token or secret was used, never which.
@@ -124,8 +136,8 @@ class RawConnection:
             )
         self.context._received(self.label, frame)
         try:
-            data = orjson.loads(frame)
-        except orjson.JSONDecodeError:
+            data = loads_json(frame)
+        except ValueError:
             self.context.fail(f"{what} is not JSON", expected=what, got=quote(frame))
         if not isinstance(data, dict):
             self.context.fail(f"{what} is not a JSON object", expected=what, got=quote(frame))
@@ -173,6 +185,7 @@ class CaseContext:
         # object is known to be a binary frame.
         binary = isinstance(data, bytes) and direction == "received"
         text = f"(binary) {quote(data)}" if binary else quote(data)
+        text = self.options.redact(text)
         self.transcript.append(TranscriptLine(at_ms, connection, direction, text))
 
     def _received(self, connection: str, frame: str | bytes) -> None:

@@ -39,16 +39,15 @@ _M, _S = Level.MUST, Level.SHOULD
 REQUIREMENTS: dict[str, Requirement] = {
     r.id: r
     for r in [
+        Requirement("R1.1", _M, "one text frame, one JSON object with a string type"),
         Requirement(
-            "R1.1", _M, "one text frame, one JSON object with a string type; valid Unicode"
-        ),
-        Requirement(
-            "R1.2", _M, "requests carry an integer id; the reply echoes it; updates have none"
+            "R1.2", _M, "an integer id, echoed exactly within ±(2^53-1); updates carry none"
         ),
         Requirement("R1.3", _M, "replies come in request order, also when pipelined"),
         Requirement("R1.4", _M, "every frame a server sends matches the schema of its type"),
         Requirement("R1.5", _M, "unknown extra fields in a request are ignored"),
         Requirement("R1.6", _M, "an oversized frame may close (1009) only that connection"),
+        Requirement("R1.7", _S, "an escaped lone surrogate is refused with BAD_REQUEST"),
         Requirement(
             "R2.1", _M, "join is answered with joined, echoing session, participant, limits"
         ),
@@ -71,6 +70,7 @@ REQUIREMENTS: dict[str, Requirement] = {
         Requirement("R3.7", _M, "one store per session; sessions isolated, each its own limit"),
         Requirement("R3.8", _M, "a get after a set's ok sees that write or a later one"),
         Requirement("R3.9", _M, "last write wins on every connection of the session"),
+        Requirement("R3.10", _M, "keys, sessions and participant ids are compared exactly"),
         Requirement("R4.1", _M, "each write reaches every active observer exactly once"),
         Requirement("R4.2", _M, "an update carries observerId, key, value and updatedBy"),
         Requirement("R4.3", _M, "every observer sees a key's updates in one order, no gaps"),
@@ -78,6 +78,7 @@ REQUIREMENTS: dict[str, Requirement] = {
         Requirement("R4.5", _M, "stopObserving ends deliveries; unknown ids earn UNKNOWN_OBSERVER"),
         Requirement("R4.6", _M, "closing a connection ends its observers, keeps its writes"),
         Requirement("R4.7", _S, "a participant that stops reading does not delay the others"),
+        Requirement("R4.8", _M, "the observing reply precedes every update for its observer"),
         Requirement("R5.1", _M, "an error carries the request's id, or null when unreadable"),
         Requirement("R5.2", _M, "with several faults, the first in precedence order is reported"),
         Requirement("R5.3", _M, "a failed request changes nothing and notifies no one"),

@@ -37,10 +37,13 @@ CAUGHT_BY: dict[str, str] = {
     "null-error-id": "R5.1-error-carries-request-id",
     "strict-fields": "R1.5-unknown-fields-ignored",
     "numeric-observer-id": "R1.4-every-reply-type-matches-schema",
-    "lenient-json": "R1.1-lone-surrogate-refused",
+    "lenient-json": "R5.4-id-boolean",
     "wrong-precedence": "R5.2-invalid-key-before-invalid-value",
     "second-join-accepted": "R2.2-second-join-refused",
     "unauthorized-keeps-connection": "R2.4-refused-join-unauthorized-then-closed",
+    "truncated-updates": "R4.2-update-carries-written-value-intact",
+    "case-insensitive-keys": "R3.10-keys-compared-exactly",
+    "update-before-observing": "R4.8-observing-before-own-write",
 }
 
 

@@ -1,4 +1,4 @@
-"""Section 1 of the spec: transport and framing (R1.1 to R1.6)."""
+"""Section 1 of the spec: transport and framing (R1.1 to R1.7)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ from harness.conformance.context import CaseContext
 from harness.conformance.model import case
 from harness.errors import ConnectionLost
 from harness.protocol import CLOSE_FRAME_TOO_LARGE, ErrorCode
-
-
-@case("R1.1-lone-surrogate-refused", "a value holding an escaped lone surrogate is not valid JSON")
-async def lone_surrogate(ctx: CaseContext) -> None:
-    client = await ctx.joined("alice", ctx.session())
-    frame = '{"type":"set","id":900,"key":"k","value":"\\ud800"}'
-    await ctx.expect_raw_error(
-        client, frame, ErrorCode.BAD_REQUEST, "a lone surrogate", reply_id=None
-    )
-    ctx.check_equal(await client.get("k"), None, "get of the key after the refused set")
 
 
 @case("R1.1-replies-are-json-text", "every reply to the basic requests is one JSON text frame")
@@ -39,6 +29,30 @@ async def reply_echoes_id(ctx: CaseContext) -> None:
     for request_id in ids[1:]:
         reply = await raw.request({"type": "get", "id": request_id, "key": "k"}, "a value reply")
         ctx.check_equal(reply.get("id"), request_id, "id of the value reply")
+
+
+#: The interoperable integers of I-JSON (RFC 7493 section 2.2): ids beyond may be rounded.
+MAX_SAFE_ID = 2**53 - 1
+
+
+@case(
+    "R1.2-out-of-range-id-keeps-connection",
+    "an id beyond ±(2^53-1) may earn any answer, but the connection stays usable",
+)
+async def out_of_range_id(ctx: CaseContext) -> None:
+    raw = await ctx.raw("alice")
+    await raw.request(ctx.join_message(1, ctx.session(), "alice"), "the joined reply")
+    for request_id in (MAX_SAFE_ID + 2, -(MAX_SAFE_ID + 2), 2**64 + 1):
+        frame = f'{{"type":"get","id":{request_id},"key":"k"}}'
+        # Any reply or error conforms (R1.2); only the frame's shape is judged (R1.4).
+        await raw.request(frame, f"an answer to a get with id {request_id}")
+    reply = await raw.request({"type": "get", "id": 5, "key": "k"}, "a value reply")
+    ctx.check(
+        reply.get("type") == "value" and reply.get("id") == 5,
+        "after requests with ids outside ±(2^53-1), a get with id 5 was not answered as one",
+        expected='{"type":"value","id":5,...}',
+        got=reply,
+    )
 
 
 @case("R1.2-updates-carry-no-id", "update notifications carry no id")
@@ -125,3 +139,33 @@ async def oversized_frame(ctx: CaseContext) -> None:
     await writer.set("k", "after")
     ctx.check_equal(await bystander.get("k"), "after", "the bystander's get after the big frame")
     await ctx.expect_updates(observed, ["after"], "the bystander's observer")
+
+
+@case("R1.7-lone-surrogate-refused", "a value holding an escaped lone surrogate is refused")
+async def lone_surrogate(ctx: CaseContext) -> None:
+    raw = await ctx.raw("alice")
+    await raw.request(ctx.join_message(1, ctx.session(), "alice"), "the joined reply")
+    frame = '{"type":"set","id":900,"key":"k","value":"\\ud800"}'
+    reply = await raw.request(frame, "the answer to a set whose value is a lone surrogate")
+    if reply.get("type") == "error" and reply.get("code") == ErrorCode.BAD_REQUEST:
+        ctx.check(
+            reply.get("id") in (900, None),
+            "the BAD_REQUEST for a lone surrogate carries neither the request's id nor null",
+            expected="id 900 or null (R5.1)",
+            got=reply,
+        )
+        return
+    if reply.get("type") == "ok":
+        ctx.fail(
+            "the server accepted a value holding an escaped lone surrogate (answered ok to "
+            "request 900); this is allowed (RFC 8259 section 8.2), but refusing it with "
+            "BAD_REQUEST is recommended",
+            expected="error BAD_REQUEST (recommended)",
+            got=reply,
+        )
+    ctx.fail(
+        "a set whose value is a lone surrogate was answered neither with BAD_REQUEST "
+        "(recommended) nor with ok (allowed)",
+        expected="error BAD_REQUEST, or ok",
+        got=reply,
+    )

@@ -113,6 +113,24 @@ for _type in ("set", "get", "observe", "stopObserving"):
     _before_join(_type)
 
 
+def _check_unauthorized(ctx: CaseContext, error: StoreError, what: str) -> None:
+    """The refusal is UNAUTHORIZED, and its message does not give the secret away (R2.4)."""
+    ctx.check_equal(error.code, ErrorCode.UNAUTHORIZED, f"error code for {what}")
+    _check_no_secret(ctx, error.message, f"the UNAUTHORIZED message for {what}")
+
+
+def _check_no_secret(ctx: CaseContext, text: str, where: str) -> None:
+    secret = ctx.options.token_secret
+    # The whole secret, or a long run of it: a message that quotes part of the key
+    # has leaked it as surely as one that quotes all of it.
+    if secret and any(secret[i : i + 16] in text for i in range(0, max(1, len(secret) - 15))):
+        ctx.fail(
+            f"{where} contains the server's token secret",
+            expected="a message that never contains the secret",
+            got="a message holding the secret (not quoted here, so reports stay safe to share)",
+        )
+
+
 async def _expect_closed_unauthorized(ctx: CaseContext, client: StoreClient) -> None:
     """After UNAUTHORIZED the server closes the connection with 1008 (R2.4)."""
     try:
@@ -121,6 +139,7 @@ async def _expect_closed_unauthorized(ctx: CaseContext, client: StoreClient) -> 
     except TimeoutError:
         ctx.fail("the connection stayed open after UNAUTHORIZED", expected="close 1008", got="open")
     ctx.check_equal(client.close_code, CLOSE_UNAUTHORIZED, "close code after UNAUTHORIZED")
+    _check_no_secret(ctx, client.close_reason, "the close reason after UNAUTHORIZED")
 
 
 @case("R2.4-refused-join-unauthorized-then-closed", "a refused join earns UNAUTHORIZED, close 1008")
@@ -129,7 +148,7 @@ async def refused_join(ctx: CaseContext) -> None:
     try:
         await client.join(ctx.session(), "mallory", "Mallory", token=BOGUS_TOKEN)
     except StoreError as exc:
-        ctx.check_equal(exc.code, ErrorCode.UNAUTHORIZED, "error code for a refused token")
+        _check_unauthorized(ctx, exc, "a refused token")
     except ConnectionLost as exc:
         ctx.fail(
             "the connection closed before the join was answered", expected="UNAUTHORIZED", got=exc
@@ -174,7 +193,7 @@ def _access_case(
         try:
             await client.join(session, "mallory", "Mallory", token=token)
         except StoreError as exc:
-            ctx.check_equal(exc.code, ErrorCode.UNAUTHORIZED, f"error code for {what}")
+            _check_unauthorized(ctx, exc, what)
         except ConnectionLost as exc:
             ctx.fail(
                 "the connection closed before the join was answered",
@@ -236,18 +255,31 @@ async def valid_token(ctx: CaseContext) -> None:
 
 @case("R2.5-one-participant-two-connections", "a participant joined twice has two scopes")
 async def two_connections(ctx: CaseContext) -> None:
+    # observerIds are scoped per connection (R2.5): the laptop may be issued the very id
+    # the phone holds, and then that id names the laptop's own observer on the laptop.
     session = ctx.session()
     phone = await ctx.joined("alice-phone", session, participant="alice")
     laptop = await ctx.joined("alice-laptop", session, participant="alice")
     observed = await ctx.observe(phone, "k")
-    laptop_observed = await ctx.observe(laptop, "other")
-    await laptop.set("k", "from-laptop")
-    await ctx.expect_updates(observed, ["from-laptop"], "the phone's observer")
-    ctx.check_equal(laptop_observed.values, [], "updates to the laptop's observer of another key")
     await ctx.expect_error(
         ErrorCode.UNKNOWN_OBSERVER,
         laptop.stop_observing(observed.observer_id),
-        "stopObserving the phone's observer from the laptop",
+        "stopObserving the phone's observer from the laptop, which holds no observer",
     )
+    laptop_observed = await ctx.observe(laptop, "other")
+    if laptop_observed.observer_id == observed.observer_id:
+        ctx.note(
+            f"both connections hold observerId {observed.observer_id!r}: ids are per connection"
+        )
+    await laptop.set("k", "from-laptop")
+    await ctx.expect_updates(observed, ["from-laptop"], "the phone's observer")
+    ctx.check_equal(laptop_observed.values, [], "updates to the laptop's observer of another key")
+    await laptop.stop_observing(laptop_observed.observer_id)
     await phone.set("k", "from-phone")
-    await ctx.expect_updates(observed, ["from-laptop", "from-phone"], "the phone's observer")
+    await phone.set("other", "after-the-laptop-stopped")
+    await ctx.expect_updates(
+        observed,
+        ["from-laptop", "from-phone"],
+        "the phone's observer after the laptop stopped its own",
+    )
+    ctx.check_equal(laptop_observed.values, [], "updates to the laptop's stopped observer")

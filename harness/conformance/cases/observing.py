@@ -1,4 +1,4 @@
-"""Section 4 of the spec, observing: R4.1, R4.2, R4.4, R4.5 and R4.6.
+"""Section 4 of the spec, observing: R4.1, R4.2, R4.4 to R4.6 and R4.8.
 
 Where a case must show that an update did *not* come, it writes a later
 sentinel value to the same key first: updates of a key arrive in the order
@@ -8,6 +8,10 @@ short settle wait after that only catches strays that come later still.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+from harness.conformance.cases.limits import sized_value
 from harness.conformance.context import CaseContext
 from harness.conformance.model import case, register
 from harness.protocol import ErrorCode
@@ -87,6 +91,41 @@ async def update_fields(ctx: CaseContext) -> None:
     expected = [("alice-7", "Alice Ünïcødé"), ("bob-3", "Bob")]
     ctx.check_equal(who, expected, "updatedBy of bob's updates")
     ctx.check_equal([(b.id, b.name) for _, b in mine.updates], expected, "updatedBy of alice's")
+
+
+def _intact_values(limit: int) -> dict[str, str]:
+    """Values a store may cut short or re-encode on the way to an observer (R4.2)."""
+    return {
+        f"{limit} ASCII bytes": sized_value("a", limit),
+        f"{limit} bytes of 2-byte characters": sized_value("é", limit),
+        f"{limit} bytes of 3-byte characters": sized_value("€", limit),
+        f"{limit} bytes of 4-byte characters": sized_value("😀", limit),
+        "escapes and separators": 'say "hi" \\ \n\t\x00 \u2028\u2029 \ufeff',
+        "combining marks": "e\u0301 Zoe\u0308 \u0928\u093f",
+    }
+
+
+@case(
+    "R4.2-update-carries-written-value-intact", "long and non-ASCII values reach observers intact"
+)
+async def update_value_intact(ctx: CaseContext) -> None:
+    # Every path a value travels: the writer's own observer, another connection's
+    # observer, a get on either connection and one from a connection opened afterwards.
+    session = ctx.session()
+    writer = await ctx.joined("alice", session)
+    reader = await ctx.joined("bob", session)
+    values = _intact_values(ctx.limits.max_value_bytes)
+    for n, (what, value) in enumerate(values.items()):
+        key = f"k{n}"
+        mine, theirs = await ctx.observe(writer, key), await ctx.observe(reader, key)
+        await writer.set(key, value)
+        await ctx.expect_updates(mine, [value], f"the writer's own observer of {what}")
+        await ctx.expect_updates(theirs, [value], f"another connection's observer of {what}")
+        ctx.check_equal(await reader.get(key), value, f"another connection's get of {what}")
+        ctx.check_equal(await writer.get(key), value, f"the writer's get of {what}")
+    latecomer = await ctx.joined("carol", session)
+    for n, (what, value) in enumerate(values.items()):
+        ctx.check_equal(await latecomer.get(f"k{n}"), value, f"a new connection's get of {what}")
 
 
 @case("R4.4-several-observers-one-connection", "two observers of one key each get every update")
@@ -213,3 +252,77 @@ async def reconnect(ctx: CaseContext) -> None:
     observed = await ctx.observe(again, "k")
     await again.set("k", "v")
     await ctx.expect_updates(observed, ["v"], "the new connection's observer")
+
+
+async def _frames_until_reply(ctx: CaseContext, raw: Any, reply_id: int) -> list[dict[str, Any]]:
+    """Frames the raw connection receives, up to and including the reply to ``reply_id``."""
+    frames = []
+    while True:
+        frame = await raw.receive(f"the reply to request {reply_id}")
+        frames.append(frame)
+        if frame.get("id") == reply_id and frame.get("type") != "update":
+            return frames
+
+
+def _check_observing_first(ctx: CaseContext, frames: list[dict[str, Any]], what: str) -> None:
+    """The observing reply is the last frame; no update came before it (R4.8)."""
+    reply = frames[-1]
+    ctx.check(
+        reply.get("type") == "observing",
+        f"observe {what} was not answered with observing",
+        expected="observing",
+        got=reply,
+    )
+    early = [f for f in frames[:-1] if f.get("type") == "update"]
+    ctx.check(
+        not early,
+        f"an update came before the observing reply that announced its observer ({what})",
+        expected="the observing reply first, then updates for its observer",
+        got=early[0] if early else "",
+    )
+
+
+@case(
+    "R4.8-observing-before-own-write", "observing precedes the update of a write pipelined after it"
+)
+async def observing_before_own_write(ctx: CaseContext) -> None:
+    raw = await ctx.raw("alice")
+    await raw.request(ctx.join_message(1, ctx.session(), "alice"), "the joined reply")
+    await raw.send({"type": "observe", "id": 2, "key": "k"})
+    await raw.send({"type": "set", "id": 3, "key": "k", "value": "v"})
+    frames = await _frames_until_reply(ctx, raw, 2)
+    _check_observing_first(ctx, frames, "pipelined with a set of its key")
+    rest = await _frames_until_reply(ctx, raw, 3)
+    if not any(f.get("type") == "update" for f in frames + rest):
+        rest.append(await raw.receive("the update of the pipelined set"))
+    updates = [f for f in frames + rest if f.get("type") == "update"]
+    ctx.check_equal([u.get("value") for u in updates], ["v"], "updates of the pipelined set")
+
+
+@case(
+    "R4.8-observing-before-concurrent-writes",
+    "observing precedes every update while another participant writes the key",
+)
+async def observing_before_concurrent_writes(ctx: CaseContext) -> None:
+    session = ctx.session()
+    writer = await ctx.joined("bob", session)
+    raw = await ctx.raw("alice")
+    await raw.request(ctx.join_message(1, session, "alice"), "the joined reply")
+    writes = asyncio.gather(*(writer.set("k", f"w{i}") for i in range(50)))
+    try:
+        for request_id in range(2, 7):
+            await raw.send({"type": "observe", "id": request_id, "key": "k"})
+            frames = await _frames_until_reply(ctx, raw, request_id)
+            # Updates for observers announced earlier may interleave; only one for the
+            # observer this reply announces may not come first.
+            observer_id = frames[-1].get("observerId")
+            early = [f for f in frames[:-1] if f.get("observerId") == observer_id]
+            ctx.check(
+                not early,
+                f"an update for observer {observer_id!r} came before the observing reply "
+                "that announced it",
+                expected="the observing reply first, then updates for its observer",
+                got=early[0] if early else "",
+            )
+    finally:
+        await writes

@@ -1,4 +1,4 @@
-"""Section 3 of the spec, writes and reads: R3.1 to R3.4 and R3.7 to R3.9."""
+"""Section 3 of the spec, writes and reads: R3.1 to R3.4 and R3.7 to R3.10."""
 
 from __future__ import annotations
 
@@ -199,4 +199,53 @@ async def concurrent_converge(ctx: CaseContext) -> None:
         "the value read is not any writer's last write",
         expected="some pN-9",
         got=values[0],
+    )
+
+
+#: Keys that a normalizing, case-folding or trimming store would merge (R3.10).
+LOOKALIKE_KEYS = ("poll", "Poll", "POLL", "poll ", " poll", "é", "e\u0301", "ﬁ", "fi")
+
+
+@case("R3.10-keys-compared-exactly", "look-alike keys are distinct on every path")
+async def keys_compared_exactly(ctx: CaseContext) -> None:
+    session = ctx.session()
+    writer = await ctx.joined("alice", session)
+    reader = await ctx.joined("bob", session)
+    observed = {key: await ctx.observe(reader, key) for key in LOOKALIKE_KEYS}
+    for key in LOOKALIKE_KEYS:
+        await writer.set(key, f"value of {key!r}")
+    for key in LOOKALIKE_KEYS:
+        ctx.check_equal(
+            await reader.get(key), f"value of {key!r}", f"another connection's get of {key!r}"
+        )
+        await ctx.expect_updates(observed[key], [f"value of {key!r}"], f"the observer of {key!r}")
+
+
+@case("R3.10-sessions-compared-exactly", "look-alike session names are distinct sessions")
+async def sessions_compared_exactly(ctx: CaseContext) -> None:
+    base = ctx.session("room")
+    names = [base, base.upper(), base + " ", base.replace("room", "roo\u0301m")]
+    clients = [await ctx.joined(f"p{i}", name) for i, name in enumerate(names)]
+    observed = [await ctx.observe(client, "k") for client in clients]
+    for i, client in enumerate(clients):
+        await client.set("k", f"in session {i}")
+    for i, client in enumerate(clients):
+        ctx.check_equal(await client.get("k"), f"in session {i}", f"get in session {names[i]!r}")
+        await ctx.expect_updates(
+            observed[i], [f"in session {i}"], f"the observer in session {names[i]!r}"
+        )
+
+
+@case("R3.10-participant-ids-echoed-exactly", "participant ids come back exactly in updatedBy")
+async def participant_ids_exact(ctx: CaseContext) -> None:
+    session = ctx.session()
+    ids = ["Alice", "alice", "alice ", "Zoë", "Zoe\u0308"]
+    writers = [await ctx.joined(f"w{i}", session, participant=pid) for i, pid in enumerate(ids)]
+    observer = await ctx.joined("observer", session)
+    observed = await ctx.observe(observer, "k")
+    for i, writer in enumerate(writers):
+        await writer.set("k", f"from {i}")
+    await ctx.expect_updates(observed, [f"from {i}" for i in range(len(ids))], "the observer")
+    ctx.check_equal(
+        [by.id for _, by in observed.updates], ids, "updatedBy ids, in the order written"
     )

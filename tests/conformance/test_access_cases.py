@@ -56,6 +56,14 @@ class ExpiredTokensAcceptedServer(SecretServer):
         return None
 
 
+class SecretInRefusalServer(SecretServer):
+    """Explains a refusal too well: the UNAUTHORIZED message quotes the secret (R2.4)."""
+
+    def authorize(self, join: Join) -> str | None:
+        refusal = super().authorize(join)
+        return None if refusal is None else f"{refusal} (expected HS256 under {SECRET!r})"
+
+
 @pytest.fixture(scope="module")
 def secret_run() -> SuiteResult:
     return run_against(SecretServer, SuiteOptions(session_prefix="access", token_secret=SECRET))
@@ -175,3 +183,19 @@ def test_the_pytest_front_end_takes_token_secret() -> None:
     assert done.returncode == 0, done.stdout[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
     assert f"{len(ACCESS_CASES)} passed" in summary and "skipped" not in summary, summary
+
+
+def test_a_server_quoting_its_secret_is_caught_and_no_report_repeats_it(tmp_path: Path) -> None:
+    with EmbeddedServer(SecretInRefusalServer) as server:
+        args = ["conformance", "--url", server.url, "--report-dir", str(tmp_path), "--quiet"]
+        assert main([*args, "--token-secret", SECRET, "--case", "R2.4-*"]) == 1
+    data = orjson.loads((tmp_path / "conformance.json").read_bytes())
+    failed = {c["id"]: c for c in data["cases"] if c["grade"] == "failed"}
+    assert set(failed) == set(ACCESS_CASES) - {"R2.4-valid-token-admitted"}, sorted(failed)
+    for case in failed.values():
+        assert "contains the server's token secret" in case["detail"], case["detail"]
+    # Neither the secret nor any token reaches a report, the transcripts included.
+    for report in tmp_path.iterdir():
+        text = report.read_text(encoding="utf-8")
+        assert SECRET not in text, report.name
+        assert "eyJ" not in text, report.name

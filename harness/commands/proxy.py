@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import signal
 
+from harness.commands import port_number
 from harness.faults.spec import FAULT_NAMES
 
 _HELP = {
@@ -33,7 +34,9 @@ _HELP = {
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream", required=True, help="the server, e.g. ws://127.0.0.1:8765/")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="port; 0 picks a free one (default)"
+    )
     parser.add_argument(
         "--fault", action="append", default=[], help="fault spec, as the swarm's --fault"
     )

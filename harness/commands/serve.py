@@ -14,12 +14,13 @@ import contextlib
 import os
 
 from harness.auth import SECRET_ENV
+from harness.commands import port_number
 from harness.protocol import DEFAULT_MAX_FRAME_BYTES, Limits
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    parser.add_argument("--port", type=port_number, default=8765, help="port; 0 picks a free one")
     parser.add_argument("--max-keys", type=int, default=100, help="keys a session may hold")
     parser.add_argument("--max-value-bytes", type=int, default=1024, help="value size in UTF-8")
     parser.add_argument(

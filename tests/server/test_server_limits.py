@@ -238,3 +238,15 @@ def test_serve_refuses_a_limit_below_one(option: str, capsys: pytest.CaptureFixt
 
     assert main(["serve", "--port", "0", option, "0"]) == 2
     assert option in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["serve", "proxy"])
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_bad_port_is_one_error_line_not_a_traceback(command: str, port: str) -> None:
+    args = [sys.executable, "-m", "harness", command, "--port", port]
+    if command == "proxy":
+        args += ["--upstream", "ws://127.0.0.1:1/"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"store-harness {command}: error: argument --port: " in done.stderr.splitlines()[-1]

@@ -75,3 +75,43 @@ def test_report_page_shows_cases_and_transcripts(report_folder: Path, tmp_path: 
     assert 'id="case-R4.5-stop-ends-deliveries"' in dom
     assert 'class="transcript"' in dom
     assert "&quot;type&quot;:&quot;stopObserving&quot;" in dom or '"type":"stopObserving"' in dom
+
+
+#: Runs last: how far the widest transcript reaches past the case box that holds it.
+MEASURE_OVERFLOW = """<script>
+document.addEventListener('DOMContentLoaded', function () {
+  setOpen('details.case', true);
+  var worst = 0;
+  document.querySelectorAll('table.transcript').forEach(function (t) {
+    var box = t.closest('details').getBoundingClientRect().right;
+    worst = Math.max(worst, t.getBoundingClientRect().right - box);
+  });
+  var out = document.createElement('pre');
+  out.id = 'overflow';
+  out.textContent = 'overflow=' + Math.round(worst) + ' page=' +
+    (document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_long_frames_stay_inside_their_case_box(tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    from faulty_servers import TruncatedUpdatesServer
+
+    # 1024-byte values with no spaces to break at: the longest frames a case records.
+    result = run_against(TruncatedUpdatesServer, patterns=["R4.2-update-carries-*"])
+    assert any(len(line.text) > 400 for r in result.results for line in r.transcript)
+    write_reports(result, tmp_path / "report")
+    page = tmp_path / "report" / "conformance.html"
+    html = page.read_text(encoding="utf-8").replace("</body>", MEASURE_OVERFLOW + "</body>")
+    page.write_text(html, encoding="utf-8")
+    dom = chromium(
+        page,
+        tmp_path / "profile",
+        "--window-size=1024,768",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+    ).stdout
+    assert '<pre id="overflow">overflow=0 page=0</pre>' in dom, dom[-500:]

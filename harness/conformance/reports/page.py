@@ -28,7 +28,10 @@ font-size:.85em;font-weight:600}
 details{border:1px solid #ddd;border-radius:4px;margin:.2em 0;padding:.1em .5em}
 details[open]{background:#fafafa}summary{cursor:pointer}
 pre{white-space:pre-wrap;word-break:break-all;margin:.3em 0;font-size:12px}
-.transcript td{font:12px monospace;vertical-align:top}.transcript .note{color:#666}
+.transcript{table-layout:fixed;width:100%}.transcript td{font:12px monospace;vertical-align:top}
+.transcript td:nth-child(1){width:6em}.transcript td:nth-child(2){width:9em}
+.transcript td:nth-child(3){width:7em}.transcript td:nth-child(4){white-space:pre-wrap;
+overflow-wrap:anywhere}.transcript .note{color:#666}td pre{max-width:70em}
 .dir-sent{color:#05a}.dir-received{color:#080}.verdict{font-size:1.3em;padding:.2em .6em}
 .matrix td.cell{text-align:center}.matrix a{color:inherit;text-decoration:none;display:block}
 .toolbar button{margin-right:.5em}

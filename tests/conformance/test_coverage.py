@@ -3,6 +3,7 @@ requirement, and the suite's table of requirements says what the spec says."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
@@ -58,3 +59,19 @@ def test_a_case_citing_a_missing_requirement_is_refused() -> None:
             assert bad_id in str(exc)
         else:
             raise AssertionError(f"{bad_id!r} was registered")
+
+
+COVERAGE = SPEC.with_name("coverage.md")
+COVERAGE_ROW = re.compile(r"^\| (R\d+\.\d+) \|(.*)\|$", re.MULTILINE)
+
+
+def test_the_path_table_has_a_row_per_requirement_and_names_only_real_cases() -> None:
+    rows = dict(COVERAGE_ROW.findall(COVERAGE.read_text(encoding="utf-8")))
+    assert sorted(rows) == sorted(spec_requirements())
+    ids = [case.id for case in select_cases()]
+    for requirement, cells in rows.items():
+        cells = cells.split("|")
+        assert len(cells) == 5, f"{requirement}: {len(cells)} path columns"
+        for name in re.findall(r"`([^`]+)`", "|".join(cells)):
+            pattern = re.compile(fnmatch.translate(name))
+            assert any(pattern.match(i) for i in ids), f"{requirement} names no case {name!r}"

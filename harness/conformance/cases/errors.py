@@ -94,6 +94,7 @@ async def failed_change_nothing(ctx: CaseContext) -> None:
     await client.set("k", "original")
     observed = await ctx.observe(watcher, "k")
     observed_new = await ctx.observe(watcher, "new")
+    own = await ctx.observe(client, "k")
     big = "x" * (ctx.limits.max_value_bytes + 1)
     await ctx.expect_error(ErrorCode.VALUE_TOO_LARGE, client.set("k", big), "a too large value")
     await client.send_raw('{"type":"set","id":800,"key":"k","value":7}', reply_id=800)
@@ -108,6 +109,7 @@ async def failed_change_nothing(ctx: CaseContext) -> None:
     await client.set("new", "sentinel")
     await ctx.expect_updates(observed, ["sentinel"], "an observer of the refused writes' key")
     await ctx.expect_updates(observed_new, ["sentinel"], "an observer of the refused new key")
+    await ctx.expect_updates(own, ["sentinel"], "the refused writer's own observer of the key")
 
 
 MALFORMED: list[tuple[str, str | bytes]] = [

@@ -64,10 +64,18 @@ async def key_types(ctx: CaseContext) -> None:
 
 @case("R3.2-null-deletes", "a set with null deletes the key")
 async def null_deletes(ctx: CaseContext) -> None:
-    client = await ctx.joined("alice", ctx.session())
+    session = ctx.session()
+    client = await ctx.joined("alice", session)
+    other = await ctx.joined("bob", session)
+    mine, theirs = await ctx.observe(client, "k"), await ctx.observe(other, "k")
     await client.set("k", "v")
     await client.delete("k")
     ctx.check_equal(await client.get("k"), None, "get after a delete")
+    ctx.check_equal(await other.get("k"), None, "another connection's get after a delete")
+    await ctx.expect_updates(mine, ["v", None], "the writer's own observer")
+    await ctx.expect_updates(theirs, ["v", None], "another connection's observer")
+    latecomer = await ctx.joined("carol", session)
+    ctx.check_equal(await latecomer.get("k"), None, "a new connection's get after a delete")
 
 
 @case("R3.2-empty-string-is-a-value", "the empty string is stored, not a delete")

@@ -1,4 +1,5 @@
-"""Shared fixtures: a reference server on an ephemeral loopback port; a coroutine runner."""
+"""Shared fixtures: a reference server on an ephemeral loopback port; the Node.js peer
+server's variants; a coroutine runner."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from peer_server import PeerServer, unavailable
 
 from harness.server.embedded import EmbeddedServer
 
@@ -23,6 +25,27 @@ def server() -> Iterator[EmbeddedServer]:
 @pytest.fixture
 def server_url(server: EmbeddedServer) -> str:
     return server.url
+
+
+@pytest.fixture
+def peer_server() -> Iterator[Callable[..., PeerServer]]:
+    """Start Node.js peer servers (tests/peer_server.py), each stopped at teardown.
+
+    Skips when node or tests/peer/node_modules is missing; `.ci/run` installs both.
+    """
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    started: list[PeerServer] = []
+
+    def start(flags: tuple[str, ...] = (), *, token_secret: str | None = None) -> PeerServer:
+        peer = PeerServer(flags, token_secret=token_secret)
+        started.append(peer)
+        return peer.__enter__()
+
+    yield start
+    for peer in started:
+        peer.__exit__(None, None, None)
 
 
 @pytest.fixture

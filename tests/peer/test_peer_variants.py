@@ -1,0 +1,232 @@
+"""The standing false-alarm check (issue 11): the harness's three jobs pass an
+independent Node.js server and each of its legal but unusual variants.
+
+Every slow test runs the real `store-harness` command in a subprocess and requires exit
+0; a failure quotes the command and the tail of its output, which names the case,
+oracle rule or anomaly and the frame. The fast tests prove each variant really does the
+unusual thing it is named for, so the slow ones cannot pass by testing the plain server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from peer_server import TOKEN_SECRET, VARIANTS, PeerServer, unavailable
+from websockets.sync.client import ClientConnection, connect
+
+StartPeer = Callable[..., PeerServer]
+
+FUZZ_SEEDS = (1, 2, 3, 4, 5)
+FUZZ_SECONDS = 10
+#: A finding is shrunk for at most this long, so a failing run still ends soon.
+FUZZ_SHRINK_SECONDS = 20
+#: Generous bounds that only stop a hung command; they judge nothing about speed.
+CONFORMANCE_TIMEOUT_S = 300
+FUZZ_TIMEOUT_S = FUZZ_SECONDS + FUZZ_SHRINK_SECONDS + 120
+SWARM_TIMEOUT_S = 300
+TAIL_LINES = 40
+
+variant_names = pytest.mark.parametrize("variant", list(VARIANTS))
+
+
+def harness_command() -> list[str]:
+    """The installed `store-harness` script beside this interpreter, as a user runs it."""
+    script = Path(sys.executable).with_name("store-harness")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "harness"]
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def describe(
+    args: list[str], code: int | None, output: str, peer: PeerServer, files: tuple[Path, ...] = ()
+) -> str:
+    """The failed command, its output's tail, the files that hold its verdict, the peer's log."""
+    text = [
+        f"`store-harness {' '.join(args)}` exited {code}, expected 0",
+        f"--- output (last {TAIL_LINES} lines) ---",
+        tail(output),
+    ]
+    for path in files:
+        if path.is_file():
+            text += [f"--- {path.name} ---", tail(path.read_text(errors="replace"))]
+    return "\n".join([*text, "--- peer server stderr ---", peer.stderr_tail()])
+
+
+def run_harness(
+    args: list[str], timeout: float, peer: PeerServer, files: tuple[Path, ...] = ()
+) -> None:
+    """Run one CLI command to completion and require exit 0."""
+    try:
+        done = subprocess.run(
+            [*harness_command(), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output.decode() if isinstance(exc.output, bytes) else exc.output or ""
+        output += f"\n(killed after {timeout:g}s)"
+        pytest.fail(describe(args, None, output, peer, files))
+    assert done.returncode == 0, describe(args, done.returncode, done.stdout, peer, files)
+    assert peer.running, f"the peer server died during `{' '.join(args)}`"
+
+
+# --- the variants do what they are named for ----------------------------------------
+
+
+@pytest.fixture
+def joined(peer_server: StartPeer) -> Iterator[Callable[..., ClientConnection]]:
+    """Connect to a peer variant and join; closes every connection at teardown."""
+    peers: dict[tuple[str, ...], PeerServer] = {}
+    stack = contextlib.ExitStack()
+
+    def join(flags: tuple[str, ...], session: str = "s", who: str = "alice") -> ClientConnection:
+        if flags not in peers:
+            peers[flags] = peer_server(flags)
+        ws = stack.enter_context(connect(peers[flags].url, open_timeout=10))
+        ws.send(json.dumps({"type": "join", "id": 1, "session": session,
+                            "participant": {"id": who, "name": who.title()}}))  # fmt: skip
+        assert receive(ws)["type"] == "joined"
+        return ws
+
+    with stack:
+        yield join
+
+
+def receive(ws: ClientConnection) -> dict[str, Any]:
+    frame = ws.recv(timeout=10)
+    assert isinstance(frame, str)
+    message = json.loads(frame)
+    assert isinstance(message, dict)
+    return message
+
+
+def request(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
+    ws.send(json.dumps(message))
+    return receive(ws)
+
+
+def test_per_connection_observer_ids_repeat_across_connections(joined: Any) -> None:
+    flags = VARIANTS["observer-ids-per-connection"]
+    phone, laptop = joined(flags), joined(flags)
+    observe = {"type": "observe", "id": 2, "key": "k"}
+    assert request(phone, observe)["observerId"] == request(laptop, observe)["observerId"]
+
+
+def test_default_observer_ids_differ_across_connections(joined: Any) -> None:
+    phone, laptop = joined(()), joined(())
+    observe = {"type": "observe", "id": 2, "key": "k"}
+    assert request(phone, observe)["observerId"] != request(laptop, observe)["observerId"]
+
+
+def test_extra_fields_on_frames_and_nested_objects(joined: Any) -> None:
+    ws = joined(VARIANTS["extra-fields"])
+    observing = request(ws, {"type": "observe", "id": 2, "key": "k"})
+    assert observing["server"] == "peer"
+    ws.send(json.dumps({"type": "set", "id": 3, "key": "k", "value": "v"}))
+    frames = [receive(ws), receive(ws)]
+    update = next(f for f in frames if f["type"] == "update")
+    assert update["server"] == "peer" and update["updatedBy"]["peer"] is True
+    error = request(ws, {"type": "get", "id": 4})
+    assert error["code"] == "INVALID_KEY" and error["server"] == "peer"
+
+
+def test_delayed_replies_let_an_update_overtake_its_ok(joined: Any) -> None:
+    ws = joined(VARIANTS["delayed-replies"])
+    assert request(ws, {"type": "observe", "id": 2, "key": "k"})["type"] == "observing"
+    ws.send(json.dumps({"type": "set", "id": 3, "key": "k", "value": "v"}))
+    # The update leaves at once and the ok only after the delay (R1.3 binds replies only).
+    assert [receive(ws)["type"], receive(ws)["type"]] == ["update", "ok"]
+
+
+def test_alt_error_texts_differ_from_the_default(joined: Any) -> None:
+    bad = {"type": "get", "id": 2}
+    default = request(joined(()), bad)
+    alt = request(joined(VARIANTS["alt-error-texts"]), bad)
+    assert default["code"] == alt["code"] == "INVALID_KEY"
+    assert default["message"] != alt["message"]
+
+
+@pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
+def test_the_peer_exits_0_on_sigterm() -> None:
+    with PeerServer() as peer:
+        assert peer.running
+        assert peer.stop() == 0
+
+
+# --- the harness's three jobs, against every variant --------------------------------
+
+
+@pytest.mark.slow
+@variant_names
+def test_conformance_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> None:
+    peer = peer_server(VARIANTS[variant])
+    args = ["conformance", "--url", peer.url, "--report-dir", str(tmp_path), "--quiet"]
+    run_harness(args, CONFORMANCE_TIMEOUT_S, peer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["default", "observer-ids-per-connection"])
+def test_conformance_passes_with_access_check(
+    variant: str, peer_server: StartPeer, tmp_path: Path
+) -> None:
+    peer = peer_server(VARIANTS[variant], token_secret=TOKEN_SECRET)
+    args = ["conformance", "--url", peer.url, "--report-dir", str(tmp_path), "--quiet"]
+    run_harness([*args, "--token-secret", TOKEN_SECRET], CONFORMANCE_TIMEOUT_S, peer)
+
+
+@pytest.mark.slow
+@variant_names
+def test_fuzz_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> None:
+    """Five seeds at once, each its own process and sessions, against one server."""
+    peer = peer_server(VARIANTS[variant])
+    runs: list[tuple[list[str], subprocess.Popen[str], Path]] = []
+    for seed in FUZZ_SEEDS:
+        args = ["fuzz", "--url", peer.url, "--seconds", str(FUZZ_SECONDS), "--seed", str(seed),
+                "--shrink-seconds", str(FUZZ_SHRINK_SECONDS),
+                "--out", str(tmp_path / f"seed-{seed}.jsonl")]  # fmt: skip
+        log = tmp_path / f"seed-{seed}.log"
+        with log.open("w") as sink:
+            process = subprocess.Popen(
+                [*harness_command(), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        runs.append((args, process, log))
+    deadline = time.monotonic() + FUZZ_TIMEOUT_S
+    failures = []
+    for args, process, log in runs:
+        try:
+            code: int | None = process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = None
+        if code != 0:
+            failures.append(describe(args, code, log.read_text(), peer))
+    assert not failures, "\n\n".join(failures)
+    assert peer.running, "the peer server died during the fuzz runs"
+
+
+@pytest.mark.slow
+@variant_names
+def test_swarm_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> None:
+    peer = peer_server(VARIANTS[variant])
+    out = tmp_path / "run"
+    args = ["swarm", "--url", peer.url, "--users", "20", "--run-time", "20s", "--out", str(out)]
+    # The verdict and run.json name the anomaly or violation; the output's tail is stats.
+    run_harness(args, SWARM_TIMEOUT_S, peer, (out / "verdict.txt", out / "run.json"))

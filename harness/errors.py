@@ -38,13 +38,34 @@ class ProtocolViolation(HarnessError):
     """The server sent something the spec does not allow.
 
     ``frame`` is the offending frame exactly as received, so reports can quote it.
+    ``requirement`` is the number in docs/protocol.md it breaks (e.g. ``"R4.5"``), so
+    reports can cite it without parsing text; the message cites it too. ``kind`` names
+    the violation for histories and verdicts: :data:`VIOLATION_KINDS` lists those with
+    a name of their own, every other one is ``protocol_violation``.
     """
 
-    def __init__(self, reason: str, frame: str | bytes | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        frame: str | bytes | None = None,
+        *,
+        requirement: str | None = None,
+        kind: str = "protocol_violation",
+    ) -> None:
+        cited = f" ({requirement})" if requirement and requirement not in reason else ""
         quoted = "" if frame is None else f" in frame {_quote(frame)}"
-        super().__init__(f"{reason}{quoted}")
+        super().__init__(f"{reason}{cited}{quoted}")
         self.reason = reason
         self.frame = frame
+        self.requirement = requirement
+        self.kind = kind
+
+
+#: Violations with a name of their own: kind -> the requirement each breaks.
+VIOLATION_KINDS: dict[str, str] = {
+    "update_after_stop": "R4.5",
+    "update_before_observing": "R4.8",
+}
 
 
 class RequestTimeout(HarnessError):

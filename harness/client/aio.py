@@ -230,9 +230,6 @@ class StoreClient(ClientBase):
         assert wire is not None and transport is not None
         try:
             messages = wire.receive(data)
-        except ProtocolViolation as exc:
-            self._violated(exc)
-            return
         except ConnectionLost as exc:  # the opening handshake failed
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.set_exception(exc)
@@ -256,12 +253,15 @@ class StoreClient(ClientBase):
                     self._updates.put_nowait(event)
             elif not event[0].waiter.done():
                 event[0].waiter.set_result(event[1])
+        if wire.violation is not None:  # a binary frame, after the messages before it
+            self._violated(wire.violation)
+            return
         if wire.finished:
             transport.close()
 
     def _violated(self, violation: ProtocolViolation) -> None:
         assert self._wire is not None and self._transport is not None
-        self.violation = violation
+        self._violation(violation)
         self._transport.write(self._wire.fail(1002, "protocol violation"))
         self._transport.close()
 

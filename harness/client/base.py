@@ -91,6 +91,17 @@ class ClientListener:
         Observers stop at that instant: a history must not expect later updates.
         """
 
+    def violation_seen(
+        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+    ) -> None:
+        """The server broke the spec on this connection, whether or not a request was pending.
+
+        Called once per violation, before the client fails the connection with 1002
+        (the ``connection_closed`` that follows says ``by_client``, at ``seen_ns``).
+        ``violation.frame`` is the offending frame, ``violation.requirement`` the
+        requirement it breaks. Rare by nature, so listeners may do real work here.
+        """
+
 
 class ClientBase:
     """State and reply handling shared by both front ends."""
@@ -202,6 +213,26 @@ class ClientBase:
             self._callbacks[reply.observer_id] = callback
         elif isinstance(pending.request, StopObserving) and not isinstance(reply, Error):
             self._callbacks.pop(pending.request.observer_id, None)
+
+    def _violation(self, violation: ProtocolViolation) -> None:
+        """The server broke the spec: remember it, mark the close as ours, tell listeners.
+
+        Both front ends call this before failing the connection with 1002. The close is
+        the client's, begun now: the history ends this connection's observers here,
+        so nothing the server would have sent after is expected of it.
+        """
+        if self.violation is not None:
+            return  # the connection is already being failed; later frames go unread
+        now = monotonic_ns()
+        self.violation = violation
+        if self.closing_ns is None:
+            self.closing_ns = now
+        for listener in self.listeners:
+            try:
+                listener.violation_seen(self, violation, now)
+            except Exception:
+                # A listener's fault must not hide the violation from the others.
+                log.exception("listener %r failed on a protocol violation", listener)
 
     def _on_unknown(self, pending: PendingRequest) -> None:
         """The request will get no reply we wait for (timeout or connection lost)."""

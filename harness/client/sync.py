@@ -420,7 +420,7 @@ class StoreClient(ClientBase):
         self._readable = hub.loop.io(fd, 1)
         self._writable = hub.loop.io(fd, 2)
         self._readable.start(self._on_readable)
-        if first_messages:
+        if first_messages or (self._wire is not None and self._wire.violation is not None):
             # No request is out yet, so nobody is woken outside the hub.
             self._on_readable(first_messages)
 
@@ -472,11 +472,14 @@ class StoreClient(ClientBase):
                     self._updates.put(event)
             else:
                 answered.append(event)
+        assert self._wire is not None
+        if self._wire.violation is not None:  # a binary frame, after these messages
+            raise self._wire.violation
 
     def _violated(self, violation: ProtocolViolation) -> None:
         """The server broke the spec: close with 1002; pending requests fail with it."""
         assert self._wire is not None
-        self.violation = violation
+        self._violation(violation)
         self._write(self._wire.fail(1002, "protocol violation"))
 
     @staticmethod

@@ -37,6 +37,8 @@ class Wire:
         self.protocol = ClientProtocol(self.uri, extensions=extensions, max_size=max_frame_bytes)
         self.handshake_done = False
         self._fragments: list[bytes] = []
+        #: A violation of the framing itself (R1.1), set by :meth:`receive`.
+        self.violation: ProtocolViolation | None = None
 
     def opening_handshake(self) -> bytes:
         self.protocol.send_request(self.protocol.connect())
@@ -45,8 +47,10 @@ class Wire:
     def receive(self, data: bytes) -> list[bytes]:
         """Feed bytes (b"" at end of stream); returns every complete text message.
 
-        Raises ConnectionLost when the opening handshake fails, and
-        ProtocolViolation for a binary message (R1.1).
+        Raises ConnectionLost when the opening handshake fails. A binary message
+        (R1.1) sets :attr:`violation` and ends the list: the messages before it
+        are still returned, for the front end to handle before it fails the
+        connection, so a reply that came first still answers its request.
         """
         if data:
             self.protocol.receive_data(data)
@@ -54,14 +58,17 @@ class Wire:
             self.protocol.receive_eof()
         messages: list[bytes] = []
         for event in self.protocol.events_received():
+            if self.violation is not None:
+                continue  # the connection is being failed: nothing after it is read
             if isinstance(event, Response):
                 self._check_handshake()
                 self.handshake_done = True
             elif isinstance(event, Frame):
                 if event.opcode is Opcode.BINARY:
-                    raise ProtocolViolation(
-                        "the server sent a binary frame (R1.1)", bytes(event.data)
+                    self.violation = ProtocolViolation(
+                        "the server sent a binary frame", bytes(event.data), requirement="R1.1"
                     )
+                    continue
                 if event.opcode is Opcode.TEXT or event.opcode is Opcode.CONT:
                     self._fragments.append(event.data)
                     if event.fin:

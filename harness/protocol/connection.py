@@ -3,7 +3,8 @@
 :class:`ClientConnection` picks request ids, remembers what is pending and
 matches every frame the server sends against the spec: replies must answer the
 oldest pending request (R1.3), carry the reply type that request expects, and
-updates must belong to an observer this connection holds (R4, R5). Both
+updates must belong to an observer this connection holds (R4, R5). Every
+violation names the requirement it breaks (``ProtocolViolation.requirement``). Both
 front ends (:mod:`harness.client.aio` and :mod:`harness.client.sync`) move
 frames between a socket and this object and nothing more.
 """
@@ -20,11 +21,13 @@ from harness.protocol.messages import (
     EXPECTED_REPLY,
     Error,
     Get,
+    Join,
     Joined,
     Observe,
     Observing,
     Reply,
     Request,
+    Set,
     StopObserving,
     Update,
     Value,
@@ -32,6 +35,15 @@ from harness.protocol.messages import (
     encode,
     request_name,
 )
+
+#: Where the spec gives each request's success reply: a reply of another type breaks it.
+_SUCCESS_REPLY_REQUIREMENT: dict[type, str] = {
+    Join: "R2.1",
+    Set: "R3.1",
+    Get: "R3.1",
+    Observe: "R4.1",
+    StopObserving: "R4.5",
+}
 
 
 @dataclass(slots=True, eq=False)
@@ -59,6 +71,9 @@ class ClientConnection:
         self.pending: deque[PendingRequest] = deque()
         #: observerId -> key, for observers this connection holds (R4.4, R4.5).
         self.observers: dict[str, str] = {}
+        #: observerIds whose stopObserving was acknowledged, so a later update for one
+        #: can be called what it is (R4.5). Per connection, like observerIds (R2.5).
+        self.stopped: set[str] = set()
         self.joined: Joined | None = None
 
     def next_id(self) -> int:
@@ -85,36 +100,77 @@ class ClientConnection:
         if isinstance(message, Update):
             key = self.observers.get(message.observer_id)
             if key is None:
-                raise ProtocolViolation(
-                    f"update for observer {message.observer_id!r}, which is not active on "
-                    "this connection (R4.5)",
-                    frame,
-                )
+                raise self._inactive_observer(message.observer_id, frame)
             if key != message.key:
                 raise ProtocolViolation(
                     f"update for key {message.key!r} on observer {message.observer_id!r}, "
-                    f"which observes {key!r} (R4.1)",
+                    f"which observes {key!r}",
                     frame,
+                    requirement="R4.1",
                 )
             return message
         if not self.pending:
-            raise ProtocolViolation("reply with no request pending", frame)
+            raise ProtocolViolation(
+                f"a reply (id {message.id!r}) came while no request was pending",
+                frame,
+                requirement="R1.2",
+            )
         head = self.pending[0]
         if message.id != head.id:
             ids = [p.id for p in self.pending]
             if message.id in ids:
-                reason = (
+                raise ProtocolViolation(
                     f"reply to request {message.id} came before the reply to request "
-                    f"{head.id}; replies must come in request order (R1.3)"
+                    f"{head.id}; replies must come in request order",
+                    frame,
+                    requirement="R1.3",
                 )
-            else:
-                reason = f"reply id {message.id!r} matches no pending request (pending: {ids})"
-            raise ProtocolViolation(reason, frame)
+            raise ProtocolViolation(
+                f"reply id {message.id!r} matches no pending request (pending: {ids})",
+                frame,
+                requirement="R1.2",
+            )
         # Checked before it leaves the queue: a violating reply must leave the request
         # pending, so the front end fails it with the violation instead of losing it.
         self._check_reply(head, message, frame)
         self.pending.popleft()
         return head, message
+
+    def _inactive_observer(self, observer_id: str, frame: str | bytes) -> ProtocolViolation:
+        """Say why an update for an observerId this connection does not hold is forbidden.
+
+        Only on the violation path: the pending queue is scanned here, never per update.
+        """
+        observe_pending = any(isinstance(p.request, Observe) for p in self.pending)
+        if observe_pending and observer_id not in self.stopped:
+            return ProtocolViolation(
+                f"update for observer {observer_id!r} arrived before the 'observing' reply "
+                "that announces it (an observe is still pending on this connection)",
+                frame,
+                requirement="R4.8",
+                kind="update_before_observing",
+            )
+        if observer_id in self.stopped:
+            reuse = (
+                "; if the server reused the id for the observe still pending, the update "
+                "came before its 'observing' reply instead (R4.8)"
+                if observe_pending
+                else ""
+            )
+            return ProtocolViolation(
+                f"update for observer {observer_id!r} after stopObserving was acknowledged{reuse}",
+                frame,
+                requirement="R4.5",
+                kind="update_after_stop",
+            )
+        # observerIds are scoped per connection (R2.5): another connection's is unknown here.
+        return ProtocolViolation(
+            f"update for observer {observer_id!r}, which no 'observing' reply on this "
+            "connection announced (observerIds are scoped per connection, R2.5)",
+            frame,
+            requirement="R4.8",
+            kind="update_for_unknown_observer",
+        )
 
     def _check_reply(self, pending: PendingRequest, reply: Reply, frame: str | bytes) -> None:
         request = pending.request
@@ -122,7 +178,9 @@ class ClientConnection:
             return
         if request is None:
             raise ProtocolViolation(
-                "a malformed request was answered with success instead of an error", frame
+                "a malformed request was answered with success instead of an error",
+                frame,
+                requirement="R5.4",
             )
         expected = EXPECTED_REPLY[type(request)]
         if not isinstance(reply, expected):
@@ -130,19 +188,25 @@ class ClientConnection:
                 f"{request_name(request)} must be answered with '{expected.__name__.lower()}' "
                 f"or 'error', got '{type(reply).__name__.lower()}'",
                 frame,
+                requirement=_SUCCESS_REPLY_REQUIREMENT[type(request)],
             )
         match request, reply:
             case Get(key=key), Value(key=got) if got != key:
-                raise ProtocolViolation(f"get of {key!r} answered for key {got!r}", frame)
+                raise ProtocolViolation(
+                    f"get of {key!r} answered for key {got!r}", frame, requirement="R3.1"
+                )
             case Observe(key=key), Observing(observer_id=observer_id):
                 if observer_id in self.observers:
                     raise ProtocolViolation(
                         f"observerId {observer_id!r} is already in use on this connection",
                         frame,
+                        requirement="R4.4",
                     )
                 self.observers[observer_id] = key
+                self.stopped.discard(observer_id)  # a server may issue a stopped id again
             case StopObserving(observer_id=observer_id), _:
-                self.observers.pop(observer_id, None)
+                if self.observers.pop(observer_id, None) is not None:
+                    self.stopped.add(observer_id)
             case _, Joined() as joined:
                 self.joined = joined
 

@@ -240,9 +240,11 @@ def parse_json_object(frame: str | bytes) -> dict[str, Any]:
     try:
         data = loads_json(frame)
     except ValueError as exc:
-        raise ProtocolViolation(f"frame is not valid JSON ({exc})", frame) from None
+        raise ProtocolViolation(
+            f"frame is not valid JSON ({exc})", frame, requirement="R1.1"
+        ) from None
     if not isinstance(data, dict):
-        raise ProtocolViolation("frame is not a JSON object", frame)
+        raise ProtocolViolation("frame is not a JSON object", frame, requirement="R1.1")
     return data
 
 
@@ -285,7 +287,7 @@ def decode_server_message(frame: str | bytes) -> ServerMessage:
             case _:
                 raise _Bad(f"unknown message type {kind!r}")
     except _Bad as exc:
-        raise ProtocolViolation(str(exc), frame) from None
+        raise ProtocolViolation(str(exc), frame, requirement="R1.4") from None
 
 
 class _Bad(Exception):

@@ -36,12 +36,19 @@ def connection_with(*requests: object) -> ClientConnection:
     return connection
 
 
-def violation(connection: ClientConnection, data: bytes, *, mentions: str) -> ProtocolViolation:
+def violation(
+    connection: ClientConnection, data: bytes, *, mentions: str, requirement: str | None = None
+) -> ProtocolViolation:
     with pytest.raises(ProtocolViolation) as caught:
         connection.receive(data)
-    assert caught.value.frame == data
-    assert mentions in caught.value.reason
-    return caught.value
+    found = caught.value
+    assert found.frame == data
+    assert mentions in str(found)
+    # Every violation the client raises names its requirement, in the attribute and the text.
+    assert found.requirement is not None and found.requirement in str(found)
+    if requirement is not None:
+        assert found.requirement == requirement, found
+    return found
 
 
 def observing(connection: ClientConnection, key: str, observer_id: str) -> None:
@@ -70,14 +77,24 @@ def test_replies_are_matched_in_request_order():
 
 def test_an_out_of_order_reply_is_a_violation():
     connection = connection_with(Set(1, "k", "v"), Get(2, "k"))
-    violation(connection, frame(type="value", id=2, key="k", value="v"), mentions="R1.3")
+    violation(
+        connection,
+        frame(type="value", id=2, key="k", value="v"),
+        mentions="order",
+        requirement="R1.3",
+    )
     assert [p.id for p in connection.pending] == [1, 2]  # nothing was consumed
 
 
 def test_a_reply_with_an_unknown_id_is_a_violation():
     connection = connection_with(Set(1, "k", "v"))
     violation(connection, frame(type="ok", id=7), mentions="matches no pending request")
-    violation(ClientConnection(), frame(type="ok", id=1), mentions="no request pending")
+    violation(
+        ClientConnection(),
+        frame(type="ok", id=1),
+        mentions="no request was pending",
+        requirement="R1.2",
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,12 +155,74 @@ def test_updates_must_belong_to_an_active_observer_of_that_key():
     violation(
         connection,
         frame(type="update", observerId="o2", key="k", value="v", updatedBy=P),
-        mentions="not active",
+        mentions="no 'observing' reply on this connection announced",
+        requirement="R4.8",
     )
+
+
+def update_for(observer_id: str) -> bytes:
+    return frame(type="update", observerId=observer_id, key="k", value="v", updatedBy=P)
+
+
+def test_an_update_after_stop_was_acknowledged_says_so():
+    connection = ClientConnection()
+    observing(connection, "k", "o1")
+    stop = StopObserving(connection.next_id(), "o1")
+    connection.send(stop, sent_ns=0)
+    assert connection.receive(update_for("o1"))  # before the ok, deliveries may still come
+    connection.receive(frame(type="ok", id=stop.id))
+    found = violation(
+        connection,
+        update_for("o1"),
+        mentions="update for observer 'o1' after stopObserving was acknowledged",
+        requirement="R4.5",
+    )
+    assert found.kind == "update_after_stop"
+
+
+def test_an_update_before_its_observing_reply_says_so():
+    connection = ClientConnection()
+    connection.send(Observe(connection.next_id(), "k"), sent_ns=0)
+    found = violation(
+        connection,
+        update_for("o1"),
+        mentions="arrived before the 'observing' reply that announces it",
+        requirement="R4.8",
+    )
+    assert found.kind == "update_before_observing"
+
+
+def test_an_update_for_an_id_never_issued_here_says_so():
+    connection = ClientConnection()
+    observing(connection, "k", "o1")
+    # Another connection may well hold an 'o2' (R2.5): it is still unknown on this one.
+    found = violation(
+        connection, update_for("o2"), mentions="scoped per connection", requirement="R4.8"
+    )
+    assert found.kind == "update_for_unknown_observer"
+
+
+def test_a_stopped_id_issued_again_is_active_again():
+    connection = ClientConnection()
+    observing(connection, "k", "o1")
     stop = StopObserving(connection.next_id(), "o1")
     connection.send(stop, sent_ns=0)
     connection.receive(frame(type="ok", id=stop.id))
-    violation(connection, update, mentions="not active")  # no update may follow the ok (R4.5)
+    observing(connection, "k", "o1")  # a server may reuse an id once it is free
+    assert connection.receive(update_for("o1")) == Update("o1", "k", "v", Participant("p"))
+
+
+@pytest.mark.parametrize(
+    ("data", "requirement"),
+    [
+        (b"not json", "R1.1"),
+        (b"[1]", "R1.1"),
+        (frame(type="update", observerId="o1", key="k", value=3, updatedBy=P), "R1.4"),
+        (frame(type="shout"), "R1.4"),
+    ],
+)
+def test_malformed_frames_cite_their_requirement(data, requirement):
+    violation(ClientConnection(), data, mentions="", requirement=requirement)
 
 
 def test_an_observer_id_in_use_cannot_be_issued_again():

@@ -10,11 +10,13 @@ One JSON object per line. The first line of a file is a ``header`` naming the
 process and its clock domain; then, porcupine-style, every request is an
 ``invoke`` and a ``done`` (``result`` ok / value / observing / joined / error,
 or ``unknown`` when no reply came: a timeout or a lost connection, where the
-server may or may not have applied it), every update is an ``update``, and
-every connection end is a ``closed``. Times ``t`` are ``time.monotonic_ns()``:
-comparable between processes of one Linux boot (the clock domain names host and
-boot id), never across machines, so the checker compares times only within one
-domain. Files from many processes (a swarm's workers) are read together.
+server may or may not have applied it), every update is an ``update``, every
+connection end is a ``closed``, and every frame that broke the spec is a
+``violation`` quoting it (``kind``, ``requirement``, ``reason``, ``frame``).
+Times ``t`` are ``time.monotonic_ns()``: comparable between processes of one
+Linux boot (the clock domain names host and boot id), never across machines, so
+the checker compares times only within one domain. Files from many processes (a
+swarm's workers) are read together.
 
 Lines are written whole and flushed every ``flush_events`` events or
 ``flush_interval`` seconds, so a crash loses at most the last moments and never
@@ -36,7 +38,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from harness.client.base import ClientBase, ClientListener
-from harness.errors import HarnessUsageError
+from harness.errors import HarnessUsageError, ProtocolViolation
 from harness.protocol import (
     Error,
     Get,
@@ -53,6 +55,8 @@ from harness.protocol import (
 )
 
 FORMAT_VERSION = 1
+#: A violation event quotes this many characters of the frame at most.
+FRAME_QUOTE_CHARS = 4000
 _OPS = {Set: "set", Get: "get", Observe: "observe", StopObserving: "stop", Join: "join"}
 
 
@@ -208,16 +212,47 @@ class HistoryRecorder(ClientListener):
 
     def connection_closed(self, client: ClientBase, closed_ns: int, by_client: bool) -> None:
         self._live.pop(client.connection_id, None)
-        self._emit(
-            {
-                "ev": "closed",
-                "t": closed_ns,
-                "conn": client.connection_id,
-                "p": client.participant.id if client.participant else None,
-                "s": client.session,
-                "by_client": by_client,
-            }
-        )
+        event: dict[str, Any] = {
+            "ev": "closed",
+            "t": closed_ns,
+            "conn": client.connection_id,
+            "p": client.participant.id if client.participant else None,
+            "s": client.session,
+            "by_client": by_client,
+        }
+        if client.violation is not None:
+            # Failed by the client after a violation: it read nothing more, so frames the
+            # server had already sent never arrived, and the checker must not expect them.
+            event["violation"] = True
+        self._emit(event)
+
+    def violation_seen(
+        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+    ) -> None:
+        event: dict[str, Any] = {
+            "ev": "violation",
+            "t": seen_ns,
+            "conn": client.connection_id,
+            "p": client.participant.id if client.participant else None,
+            "s": client.session,
+            "kind": violation.kind,
+            "requirement": violation.requirement,
+            "reason": violation.reason,
+        }
+        frame = violation.frame
+        if frame is not None:
+            text = frame if isinstance(frame, str) else frame.decode("utf-8", "backslashreplace")
+            event["frame"] = text[:FRAME_QUOTE_CHARS]
+            if len(text) > FRAME_QUOTE_CHARS:
+                event["frame_chars"] = len(text)
+            event.update(_update_fields(text))
+        # Recorded even after stop_recording (a violation stands on its own, and the
+        # verdict must never be valid when a participant saw one). Not flushed here: in
+        # gevent mode this runs in the hub, which must not wait for the flusher's lock.
+        if self._memory is not None:
+            self._memory.append(event)
+        else:
+            self._buffer.append(orjson.dumps(event) + b"\n")
 
     # --- output ----------------------------------------------------------------------
 
@@ -330,12 +365,25 @@ class History:
             self.events.append(event)
 
 
+def _update_fields(frame: str) -> dict[str, Any]:
+    """``obs`` and ``key`` of an offending update frame, so the checker can place it."""
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict) or data.get("type") != "update":
+        return {}
+    fields = {"obs": data.get("observerId"), "key": data.get("key")}
+    return {name: value for name, value in fields.items() if isinstance(value, str)}
+
+
 _STR, _INT, _OPT = (str,), (int,), (str, type(None))
 _REQUIRED: dict[str, list[tuple[str, tuple[type, ...]]]] = {
     "invoke": [("t", _INT), ("conn", _STR), ("req", _INT), ("op", _STR)],
     "done": [("t", _INT), ("conn", _STR), ("req", _INT), ("result", _STR)],
     "update": [("t", _INT), ("conn", _STR), ("obs", _STR), ("key", _STR), ("value", _OPT)],
     "closed": [("t", _INT), ("conn", _STR)],
+    "violation": [("t", _INT), ("conn", _STR), ("reason", _STR)],
 }
 
 

@@ -19,6 +19,13 @@ Per (session, key), porcupine-style, it checks (docs/protocol.md):
 5. limits: the session never holds more than ``maxKeys`` keys, and
    KEY_LIMIT_EXCEEDED is returned only when that many could be held (R3.6).
 
+Besides, every ``violation`` event (a frame a client saw break the spec, which
+it then failed the connection on) is an anomaly of its own, named for it
+(``update_after_stop`` R4.5, ``update_before_observing`` R4.8...) or else
+``protocol_violation`` citing the requirement the client named. Observers of
+such a connection are owed only what their own updates prove (as after a
+server's close), since the client read nothing after the violation.
+
 A request whose reply never came is ``unknown`` (it may or may not have taken
 effect), never failed; an observer is owed updates only while it was surely
 active (from the observe's reply to the stopObserving or the client's close).

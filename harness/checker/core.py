@@ -12,7 +12,7 @@ from harness.checker.limits import check_limits
 from harness.checker.order import check_completeness, check_order
 from harness.checker.realtime import check_convergence, check_with_order
 from harness.checker.search import DEFAULT_BUDGET, linearizable
-from harness.checker.verdict import KEEP_PER_KIND, Anomaly, Verdict
+from harness.checker.verdict import KEEP_PER_KIND, KINDS, Anomaly, Verdict
 from harness.recording import History
 
 
@@ -58,6 +58,7 @@ def _check(history: History, search_budget: int) -> Verdict:
     notes: list[str] = []
     stats = {"events": len(history.events), "keys": len(parts.keys)}
     ambiguous = outside = searched = undecided = delivered = quiet = refusals = 0
+    _check_violations(parts.violations, report)
     for key_history in parts.keys.values():
         _check_values_read(key_history, report)
         order = check_order(key_history, report)
@@ -98,6 +99,7 @@ def _check(history: History, search_budget: int) -> Verdict:
         quiescent_gets=quiet,
         refusals_judged=refusals,
         keys_searched=searched,
+        violations=len(parts.violations),
     )
     if ambiguous:
         notes.append(
@@ -145,6 +147,43 @@ def _check(history: History, search_budget: int) -> Verdict:
         notes,
         stats,
     )
+
+
+#: Violation kinds with an anomaly kind of their own; any other is ``protocol_violation``.
+_NAMED_VIOLATIONS = {kind for kind, (check, _, _) in KINDS.items() if check == "protocol"}
+
+
+def _check_violations(violations: list[dict[str, Any]], report: _Collector) -> None:
+    """Every frame a participant's client saw break the spec is an anomaly in itself.
+
+    The client failed that connection at once, so nothing else in the history
+    follows from the frame: the anomaly quotes it and cites what it broke.
+    """
+    for event in violations:
+        kind = event.get("kind")
+        if kind not in _NAMED_VIOLATIONS:
+            kind = "protocol_violation"
+        requirement = event.get("requirement")
+        cited = requirement if isinstance(requirement, str) else KINDS[kind][1]
+        frame = event.get("frame")
+        quoted = f": {_quote(frame)}" if isinstance(frame, str) else ""
+        who = event.get("p") or f"connection {event['conn']}"
+        report(
+            Anomaly(
+                kind,
+                f"{who} received a frame that breaks {cited}: {event['reason']}; "
+                f"the client failed its connection on this frame{quoted}",
+                event.get("s"),
+                event.get("key") if isinstance(event.get("key"), str) else None,
+                [event],
+                requirement=cited,
+            )
+        )
+
+
+def _quote(frame: str, limit: int = 300) -> str:
+    text = repr(frame)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(frame)} characters in all)"
 
 
 def _check_values_read(history: KeyHistory, report: _Collector) -> None:

@@ -4,6 +4,8 @@ Each request's ``invoke`` and ``done`` become one operation with a call and a
 return time; a request with no ``done`` (the history ends first) or an
 ``unknown`` one returns at infinity: it may have taken effect at any later
 instant, or never. Updates are grouped by observer, in the order received.
+Frames a participant saw break the spec (``violation`` events) are kept apart:
+each is an anomaly of its own.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class Partitioned:
     domains: int
     requests: int
     updates: int
+    #: ``violation`` events: frames the spec forbids, as the clients recorded them.
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def partition(history: History) -> Partitioned:
@@ -88,6 +92,7 @@ def partition(history: History) -> Partitioned:
     invokes: dict[tuple[str, int], dict[str, Any]] = {}
     observers: dict[tuple[str, str], Observer] = {}
     closed: dict[str, dict[str, Any]] = {}
+    violations: list[dict[str, Any]] = []
     requests = updates = 0
 
     def key_history(session: str, key: str) -> KeyHistory:
@@ -120,6 +125,8 @@ def partition(history: History) -> Partitioned:
                 _complete(call, event, key_history, observers, max_keys)
         elif kind == "closed":
             closed[event["conn"]] = event
+        elif kind == "violation":
+            violations.append(event)
     for call in invokes.values():  # never answered within the history
         _complete(call, None, key_history, observers, max_keys)
     for found in keys.values():
@@ -128,13 +135,16 @@ def partition(history: History) -> Partitioned:
             close = closed.get(observer.conn)
             if observer.end_known:
                 continue
-            if close is not None and close.get("by_client"):
+            # A client that failed its connection over a violation (R1.x, R4.5...) read
+            # nothing after it: updates already sent were lost to it, not by the server.
+            # So, as for a server's close, it is owed only what its own updates prove.
+            if close is not None and close.get("by_client") and not close.get("violation"):
                 observer.end, observer.end_known = close["t"], True
                 continue
             if sent is None:
                 sent = _first_sent(found)
             observer.end = _surely_active_until(observer, sent)
-    return Partitioned(keys, max_keys, len(history.clocks), requests, updates)
+    return Partitioned(keys, max_keys, len(history.clocks), requests, updates, violations)
 
 
 def _first_sent(history: KeyHistory) -> dict[Token, tuple[int, int]]:

@@ -36,6 +36,27 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "nonlinearizable": ("realtime", "R3.8", "no order of the key's operations explains its gets"),
     "key_limit_breach": ("limits", "R3.6", "the session held more keys than its limit"),
     "key_limit_refusal": ("limits", "R3.6", "KEY_LIMIT_EXCEEDED while the limit was not reached"),
+    # What a participant's client saw break the spec, frame by frame (``violation`` events).
+    "update_after_stop": (
+        "protocol",
+        "R4.5",
+        "an update for an observer after its stopObserving was acknowledged",
+    ),
+    "update_before_observing": (
+        "protocol",
+        "R4.8",
+        "an update for an observer before the 'observing' reply that announces it",
+    ),
+    "update_for_unknown_observer": (
+        "protocol",
+        "R4.8",
+        "an update for an observerId no 'observing' reply on that connection announced",
+    ),
+    "protocol_violation": (
+        "protocol",
+        "R1.4",  # the usual one (a frame off its schema); each anomaly cites its own
+        "a participant received a frame the spec forbids",
+    ),
 }
 
 #: How many anomalies of one kind are kept in full; the rest are only counted.
@@ -52,13 +73,19 @@ class Anomaly:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: Extra structure for reports, e.g. two observers' sequences side by side.
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The requirement broken, when it is not the kind's own (protocol violations).
+    requirement: str | None = None
+
+    @property
+    def cites(self) -> str:
+        return self.requirement or KINDS[self.kind][1]
 
     def to_json(self) -> dict[str, Any]:
-        check, requirement, _ = KINDS[self.kind]
+        check = KINDS[self.kind][0]
         return {
             "kind": self.kind,
             "check": check,
-            "requirement": requirement,
+            "requirement": self.cites,
             "session": self.session,
             "key": self.key,
             "message": self.message,
@@ -102,10 +129,11 @@ class Verdict:
         if stats:
             lines.append(f"checked: {stats}")
         for kind, count in sorted(self.counts.items()):
-            check, requirement, summary = KINDS[kind]
-            lines.append("")
-            lines.append(f"{kind} ({check} check, {requirement}): {count}, {summary}")
+            check, _, summary = KINDS[kind]
             example = self.examples[kind]
+            cited = sorted({a.cites for a in self.anomalies if a.kind == kind} or {example.cites})
+            lines.append("")
+            lines.append(f"{kind} ({check} check, {', '.join(cited)}): {count}, {summary}")
             where = f"session {example.session!r}, key {example.key!r}: "
             lines.append(f"  {where if example.key is not None else ''}{example.message}")
             lines.extend(_side_by_side(example.detail.get("sequences")))

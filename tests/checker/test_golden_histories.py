@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from harness.checker import KINDS, check
 from harness.cli import main
-from harness.recording import read_history
+from harness.recording import History, read_history
 
 GOLDEN = Path(__file__).parent / "golden"
 FILES = sorted(GOLDEN.glob("*.jsonl"))
@@ -79,3 +80,24 @@ def test_a_search_out_of_budget_is_unknown_not_valid() -> None:
     verdict = check(read_history([GOLDEN / "nonlinearizable.invalid.jsonl"]), search_budget=1)
     assert verdict.result == "unknown", verdict.to_text()
     assert any("search budget" in note for note in verdict.notes)
+
+
+def test_an_update_after_stop_is_named_quoted_and_blames_no_lost_update() -> None:
+    path = GOLDEN / "update_after_stop.invalid.jsonl"
+    verdict = check(read_history([path]))
+    assert verdict.counts == {"update_after_stop": 1}, verdict.to_text()
+    example = verdict.to_json()["examples"]["update_after_stop"]
+    assert example["requirement"] == "R4.5"
+    assert '{"type":"update","observerId":"o1"' in example["message"]
+    assert "update_after_stop (protocol check, R4.5)" in verdict.to_text()
+    # Alice's other observer (o2, of 'j') was owed carol's write only while her client
+    # read: without the mark that the close followed a violation, it would be a lost_update.
+    unmarked = [line.replace(',"violation":true', "") for line in path.read_text().splitlines()]
+    assert "lost_update" in check(History.from_events(map(orjson.loads, unmarked))).counts
+
+
+def test_a_violation_cites_its_own_requirement() -> None:
+    verdict = check(read_history([GOLDEN / "protocol_violation.invalid.jsonl"]))
+    example = verdict.to_json()["examples"]["protocol_violation"]
+    assert example["requirement"] == "R1.4" and "updatedBy" in example["message"]
+    assert "lost_update" not in verdict.counts

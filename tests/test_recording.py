@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -145,3 +147,35 @@ def test_reader_names_the_file_and_line_of_bad_input(
     with pytest.raises(HistoryError, match=problem) as caught:
         read_history([path])
     assert str(path) in str(caught.value)
+
+
+def test_a_violation_is_recorded_quoting_its_frame_even_after_recording_stopped(
+    run: Run, tmp_path: Path
+) -> None:
+    from faulty_servers import StopIgnoredServer
+
+    from harness.server.embedded import EmbeddedServer
+
+    path = tmp_path / "h.jsonl"
+
+    async def scenario(url: str) -> None:
+        with HistoryRecorder(path) as recorder:
+            async with connect(url, listeners=[recorder]) as alice, connect(url) as bob:
+                await alice.join("s", "alice")
+                await bob.join("s", "bob")
+                await alice.stop_observing(await alice.observe("k"))
+                # A long swarm's history window closes; a violation still goes in.
+                recorder.stop_recording(time.monotonic_ns())
+                await bob.set("k", "v1")  # the server still delivers to alice's observer
+                async with asyncio.timeout(10):
+                    await alice.wait_closed()
+
+    with EmbeddedServer(StopIgnoredServer) as server:
+        run(scenario(server.url))
+    events = read_history([path]).events
+    assert [e["ev"] for e in events[-2:]] == ["closed", "violation"]
+    violation = events[-1]
+    assert violation["kind"] == "update_after_stop" and violation["requirement"] == "R4.5"
+    assert violation["p"] == "alice" and (violation["obs"], violation["key"]) == ("o1", "k")
+    assert orjson.loads(violation["frame"])["value"] == "v1"
+    assert "after stopObserving was acknowledged" in violation["reason"]

@@ -76,13 +76,15 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         requests=totals,
         notification_clock=clocks.pop() if len(clocks) == 1 else ("mixed" if clocks else "none"),
         violations=[v for payload in payloads for v in payload.get("violations", [])],
+        violation_count=sum(payload.get("violation_count", 0) for payload in payloads),
+        problems=[p for payload in payloads for p in payload.get("problems", [])],
     )
     options = environment.parsed_options
     if any(payload.get("history_stopped") for payload in payloads):
         window = getattr(options, "history_seconds", 0)
         info["history_window_s"] = window
         print(f"store-harness: the consistency check covers the first {window:g} s of the run")
-    code = EXIT_OK
+    code = _violations(info)
     try:
         history = read_history(sorted((run_dir / "history").glob("*.jsonl")))
         verdict = check(history)
@@ -102,6 +104,29 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
     code = max(code, _report(environment, run_dir))
     print(f"store-harness: run directory {run_dir}")
     return code
+
+
+def _violations(info: dict[str, Any]) -> int:
+    """Say every protocol violation participants saw; any one fails the run.
+
+    They fail it whatever the verdict: a violation outside the history window, or
+    in a history that could not be checked, is still a violation.
+    """
+    for problem in info["problems"]:
+        print(f"store-harness: {problem}")
+    count = info["violation_count"]
+    if not count:
+        return EXIT_OK
+    kept = info["violations"]
+    print(
+        f"store-harness: participants saw {count} protocol violation(s); each failed its "
+        "connection, and the run fails"
+    )
+    for violation in kept[:5]:
+        print(f"  {violation['requirement']} {violation['kind']}: {violation['message']}")
+    if count > 5:
+        print(f"  ... {count - 5} more; run.json quotes {len(kept)} of them")
+    return EXIT_FAILED
 
 
 def _report(environment: Any, run_dir: Path) -> int:

@@ -26,7 +26,7 @@ from harness.faults.epochs import EpochFile, epoch_session
 from harness.latency_log import LatencyLog
 from harness.metrics import LatencyRecorder
 from harness.protocol import Error, PendingRequest, Reply, Update, request_name
-from harness.recording import HistoryRecorder
+from harness.recording import FRAME_QUOTE_CHARS, HistoryRecorder
 from harness.swarm.scenarios import Scenario, scenario_named
 
 #: Locust request_type for each protocol request, and for the harness's own rows.
@@ -40,6 +40,8 @@ REQUEST_TYPES = {
 NOTIFY, CONNECT, PROTOCOL = "NOTIFY", "CONNECT", "PROTOCOL"
 #: Seconds every process pauses at the history checkpoint.
 CHECKPOINT_S = 4.0
+#: Violations quoted in full per process; the rest are only counted.
+MAX_VIOLATIONS_KEPT = 20
 
 
 class OutcomeUnknown(HarnessError):
@@ -104,6 +106,22 @@ class LocustReporter(ClientListener):
         )
 
 
+class ViolationReporter(ClientListener):
+    """Hands every protocol violation any participant's client sees to the process.
+
+    Only :meth:`violation_seen` does anything, so the per-message path pays nothing
+    for it; a violation arrives with or without a request pending.
+    """
+
+    def __init__(self, process: SwarmProcess) -> None:
+        self.process = process
+
+    def violation_seen(
+        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+    ) -> None:
+        self.process.report_violation(violation, client)
+
+
 class SwarmProcess:
     """Recording state of this process; created on first use from locust's options."""
 
@@ -137,9 +155,19 @@ class SwarmProcess:
         history_dir = self.run_dir / "history"
         history_dir.mkdir(parents=True, exist_ok=True)
         self.history = HistoryRecorder(history_dir / f"{self.name}.jsonl", process=self.name)
-        self.listeners: list[ClientListener] = [self.reporter, self.latency, self.history]
+        self.violation_reporter = ViolationReporter(self)
+        self.listeners: list[ClientListener] = [
+            self.reporter,
+            self.latency,
+            self.history,
+            self.violation_reporter,
+        ]
         self.connects = Counter[str]()
-        self.violations: list[str] = []
+        #: The first protocol violations participants saw, each quoting its frame.
+        self.violations: list[dict[str, Any]] = []
+        self.violation_count = 0
+        #: What went wrong on the harness's side (an audit that failed...).
+        self.problems: list[str] = []
         #: Set at the end of the run: participants start no new request.
         self.stopping = False
         #: Set during the history checkpoint: participants wait, then go on unrecorded.
@@ -186,7 +214,7 @@ class SwarmProcess:
         self.audit(self.environment.host)
         self.history.stop_recording(time.monotonic_ns())
         if time.time() > until_wall + CHECKPOINT_S:
-            self.violations.append("the history checkpoint took longer than the pause")
+            self.problems.append("the history checkpoint took longer than the pause")
         gevent.sleep(max(0.0, until_wall + CHECKPOINT_S - time.time()))
         self.paused = False
 
@@ -229,14 +257,42 @@ class SwarmProcess:
             context={},
         )
 
-    def report_violation(self, violation: ProtocolViolation) -> None:
-        self.violations.append(str(violation))
+    def report_violation(
+        self, violation: ProtocolViolation, client: ClientBase | None = None
+    ) -> None:
+        """Count a violation in locust's PROTOCOL row and keep it, quoted, for run.json.
+
+        Runs in the client's reader (gevent's hub): it must not block.
+        """
+        self.violation_count += 1
+        requirement = violation.requirement or "spec"
+        if len(self.violations) < MAX_VIOLATIONS_KEPT:
+            frame = violation.frame
+            if isinstance(frame, bytes):
+                frame = frame.decode("utf-8", "backslashreplace")
+            self.violations.append(
+                {
+                    "requirement": violation.requirement,
+                    "kind": violation.kind,
+                    "message": str(violation),
+                    "frame": None if frame is None else frame[:FRAME_QUOTE_CHARS],
+                    "connection": client.connection_id if client else None,
+                    "participant": client.participant.id if client and client.participant else None,
+                    "session": client.session if client else None,
+                    "process": self.name,
+                }
+            )
         self.environment.events.request.fire(
             request_type=PROTOCOL,
-            name="violation",
+            name=f"{requirement} {violation.kind}",
             response_time=0,
             response_length=0,
-            exception=violation,
+            # One text per kind: locust's failures table has a row per distinct text, and
+            # frames and observer ids differ every time (run.json quotes them).
+            exception=ProtocolViolation(
+                f"{violation.kind.replace('_', ' ')}; run.json and the verdict quote the frames",
+                requirement=requirement,
+            ),
             context={},
         )
 
@@ -252,12 +308,15 @@ class SwarmProcess:
         epoch = self.epoch()[0]
         for session in (self.session_name(n, epoch) for n in range(len(self.sessions))):
             try:
-                with StoreClient(host, listeners=[self.history], request_timeout=5) as client:
+                listeners = [self.history, self.violation_reporter]
+                with StoreClient(host, listeners=listeners, request_timeout=5) as client:
                     client.join(session, f"{self.tag}-auditor", "auditor")
                     for key in self.scenario.all_keys():
                         client.get(key)
+            except ProtocolViolation:
+                pass  # counted and quoted by the violation reporter already
             except HarnessError as exc:
-                self.violations.append(f"audit of {session!r} failed: {exc}")
+                self.problems.append(f"audit of {session!r} failed: {exc}")
 
     def finish(self, host: str | None) -> dict[str, Any]:
         """Audit, close the recorders and pack this process's files; idempotent."""
@@ -285,7 +344,9 @@ class SwarmProcess:
             "files": files,
             "requests": dict(self.reporter.counts),
             "connects": dict(self.connects),
-            "violations": self.violations[:20],
+            "violations": self.violations,
+            "violation_count": self.violation_count,
+            "problems": self.problems[:20],
             "clock": self.latency.clock(),
             "history_stopped": self.history.stopped_ns is not None,
         }

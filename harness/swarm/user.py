@@ -48,6 +48,15 @@ class StoreParticipant(User):
 
     abstract = True
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # locust gathers a class's tasks when it is defined and warns about a class with
+        # none, though this one's are chosen per participant in on_start. So a class
+        # with no task of its own gets the scenario's placeholder, and a class with
+        # tasks of its own (also one deriving from a scenario-driven class) drops it.
+        super().__init_subclass__(**kwargs)
+        own = [task for task in cls.tasks if task is not StoreParticipant.scenario_task]
+        cls.tasks = own or [StoreParticipant.scenario_task]
+
     def __init__(self, environment: object) -> None:
         super().__init__(environment)
         self.process = SwarmProcess.for_environment(self.environment)
@@ -73,7 +82,7 @@ class StoreParticipant(User):
     def on_start(self) -> None:
         # A subclass with @task methods of its own is a scenario of its own: keep its
         # tasks and wait time. Otherwise the --scenario options drive this participant.
-        if not type(self).tasks:
+        if type(self).tasks == [StoreParticipant.scenario_task]:
             self._use_scenario_tasks()
         self.process.participants.add(self)
         self.ensure_connected()
@@ -182,11 +191,23 @@ class StoreParticipant(User):
             return None  # reported to locust as a failure by the listeners
         except (ConnectionLost, RequestTimeout):
             return None  # reported as an unknown outcome; reconnect on the next task
-        except ProtocolViolation as exc:
-            self.process.report_violation(exc)
+        except ProtocolViolation:
+            # Counted and quoted by the process's violation listener the moment the client
+            # saw it, pending request or not; the client failed the connection, so the
+            # next task reconnects.
             return None
 
     # --- tasks -------------------------------------------------------------------
+
+    def scenario_task(self) -> None:
+        """The class-level stand-in for the scenario's tasks (see __init_subclass__).
+
+        on_start replaces it with the weighted tasks of --scenario on each instance;
+        should locust run it anyway, it runs one of those.
+        """
+        if type(self).tasks is self.tasks:
+            self._use_scenario_tasks()
+        random.choice(self.tasks)(self)  # type: ignore[operator]
 
     def write_random(self) -> None:
         self.write(random.choice(self.keys), self.new_value())

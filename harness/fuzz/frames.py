@@ -24,6 +24,8 @@ import orjson
 
 from harness.errors import HarnessUsageError
 
+from .jsontext import json_text
+
 SESSION_PLACEHOLDER = "$session"
 OBSERVER_PLACEHOLDER = "$observer"
 
@@ -51,9 +53,10 @@ class Frame:
         """The frame with its placeholders filled in (binary frames are sent as they are)."""
         if self.binary:
             return self
-        data = self.data.replace(orjson.dumps(SESSION_PLACEHOLDER), orjson.dumps(session))
+        # json_text, not orjson: an observerId a server picked may hold a lone surrogate.
+        data = self.data.replace(json_text(SESSION_PLACEHOLDER), json_text(session))
         if observer is not None:
-            data = data.replace(orjson.dumps(OBSERVER_PLACEHOLDER), orjson.dumps(observer))
+            data = data.replace(json_text(OBSERVER_PLACEHOLDER), json_text(observer))
         return Frame(data)
 
     def describe(self, limit: int = 160) -> str:

@@ -1,11 +1,14 @@
 """Hypothesis strategies for hostile client frames.
 
 Most frames are protocol messages with a few mutations each (a field of the
-wrong type, a missing field, an extra one), so they get past a server's first
-checks and reach its handlers; the rest are the inputs a parser meets in the
-wild: deep nesting, escaped lone surrogates, NaN, truncated JSON, invalid
-UTF-8 in text frames, binary frames, random text and bytes, values around the
-1024-byte limit and frames over the 64 KiB frame limit.
+wrong type, a missing field, an extra one, a repeated one), so they get past a
+server's first checks and reach its handlers; the rest are the inputs a parser
+meets in the wild: deep nesting, escaped lone surrogates, NaN, numbers past
+64 bits or a double's range, ids written ``1.0`` or ``-0``, truncated JSON,
+invalid UTF-8 in text frames, binary frames, random text and bytes, values
+around the 1024-byte limit and frames over the 64 KiB frame limit. Parsers may
+read several of these differently (docs/protocol.md, "Left to the
+implementation"); the oracle accepts each correct reading.
 
 Everything is built from small draws (a depth, a length, a character) so
 hypothesis can shrink a failing frame to its essence: the simplest form of
@@ -49,6 +52,13 @@ class Raw:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Again:
+    """A member name written a second time (RFC 8259 section 4): a dict key beside ``name``."""
+
+    name: str
+
+
 def render(value: Any, *, ascii_only: bool = False) -> str:
     """JSON text for ``value``; big integers and the markers above included."""
     if isinstance(value, Deep):
@@ -57,8 +67,8 @@ def render(value: Any, *, ascii_only: bool = False) -> str:
     if isinstance(value, Raw):
         return value.text
     if isinstance(value, dict):
-        items = (f"{json.dumps(k, ensure_ascii=ascii_only)}:{render(v, ascii_only=ascii_only)}"
-                 for k, v in value.items())  # fmt: skip
+        items = (f"{json.dumps(k.name if isinstance(k, Again) else k, ensure_ascii=ascii_only)}:"
+                 f"{render(v, ascii_only=ascii_only)}" for k, v in value.items())  # fmt: skip
         return "{" + ",".join(items) + "}"
     if isinstance(value, list):
         return "[" + ",".join(render(v, ascii_only=ascii_only) for v in value) + "]"
@@ -70,7 +80,14 @@ def render(value: Any, *, ascii_only: bool = False) -> str:
 odd_text = st.text(
     alphabet=st.one_of(st.sampled_from(ODD_CHARS), st.characters(codec="utf-8")), max_size=12
 )
-keys = st.one_of(st.sampled_from(["k", "BLOCK_CHAT", "é", "\U0001f600", "\x00", " "]), odd_text)
+#: Escaped lone surrogates, which parsers refuse, keep or replace (R1.7), and a
+#: proper pair written as escapes, which every parser reads as one character.
+lone_surrogate = st.sampled_from(
+    ['"\\ud800"', '"a\\udc00"', '"\\udbff\\u0041"', '"\\ud83d"', '"\\ud83d\\ude00"']
+).map(Raw)
+keys = st.one_of(
+    st.sampled_from(["k", "BLOCK_CHAT", "é", "\U0001f600", "\x00", " "]), odd_text, lone_surrogate
+)
 
 
 def sized_value(max_value_bytes: int) -> st.SearchStrategy[str]:
@@ -84,18 +101,26 @@ def sized_value(max_value_bytes: int) -> st.SearchStrategy[str]:
     return st.builds(build, st.sampled_from(WIDTHS), st.integers(-4, 4))
 
 
+def surrogate_value(max_value_bytes: int) -> st.SearchStrategy[Raw]:
+    """A value at the limit's edge that holds a lone surrogate, whose byte count is open (R3.5)."""
+
+    def build(delta: int) -> Raw:
+        return Raw('"' + "a" * max(0, max_value_bytes + delta) + '\\ud800"')
+
+    return st.builds(build, st.integers(-4, 0))
+
+
 deep = st.builds(
     Deep,
     st.one_of(st.integers(1, 64), st.integers(1, 1000)),
     st.sampled_from(["[", '{"a":']),
 )
-lone_surrogate = st.sampled_from(['"\\ud800"', '"a\\udc00"', '"\\udbff\\u0041"', '"\\ud83d"']).map(
-    Raw
-)
 huge_numbers = st.one_of(
     st.sampled_from([2**31, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1, 10**30, -(10**40)]),
     st.integers(-(2**200), 2**200),
     st.floats(allow_nan=False, allow_infinity=False),
+    # Past a double's range either way, and a very long integer (RFC 8259 section 9).
+    st.sampled_from(["1e400", "-1e400", "1e-400", "1" + "0" * 400]).map(Raw),
 )
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), odd_text, huge_numbers)
 #: What a field may hold instead of the right thing.
@@ -107,12 +132,17 @@ wrong_values = st.one_of(
     lone_surrogate,
     st.sampled_from([Raw("NaN"), Raw("-Infinity")]),
 )
-#: Ids every JSON parser reads as the same integer, and non-integers no parser
-#: reads as one (integral floats like 1.0 and integers past 64 bits are left out:
-#: parsers disagree on them and the spec does not say).
+#: Ids: integers in the interoperable range, which every parser reads alike; ids
+#: beyond ±(2^53-1), which a parser may round (R1.2: any answer then); and
+#: numbers written like integers that parsers read differently (1.0, -0).
 ids = st.one_of(
     st.integers(0, 1000),
-    st.sampled_from([-1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1]),
+    st.sampled_from([-1, 2**31, 2**53 - 1, -(2**53 - 1), 2**63 - 1, -(2**63)]),
+    st.sampled_from(
+        [2**53 + 1, -(2**53 + 1), 2**64 - 1, 2**64, 10**30]
+        + [Raw(t) for t in ("1.0", "1e0", "1E0", "10e-1", "-0", "-0.0", "1.0000000000000001")]
+        + [Raw("1e400")]
+    ),
 )
 wrong_ids = st.one_of(
     st.none(),
@@ -137,7 +167,13 @@ def _fields(kind: str, draw: Any, max_value_bytes: int) -> dict[str, Any]:
     else:
         fields["key"] = draw(keys)
     if kind == "set":
-        values = st.one_of(st.just("v"), st.none(), odd_text, sized_value(max_value_bytes))
+        values = st.one_of(
+            st.just("v"),
+            st.none(),
+            odd_text,
+            sized_value(max_value_bytes),
+            surrogate_value(max_value_bytes),
+        )
         fields["value"] = draw(values)
     return fields
 
@@ -147,8 +183,8 @@ def message(draw: Any, max_value_bytes: int) -> Frame:
     """A protocol message with up to three mutations, rendered with or without escapes."""
     fields = _fields(draw(st.sampled_from(MESSAGE_TYPES)), draw, max_value_bytes)
     for _ in range(draw(st.one_of(st.just(0), st.integers(1, 3)))):
-        mutation = draw(st.sampled_from(["retype", "drop", "extra", "participant"]))
-        names = sorted(fields)
+        mutation = draw(st.sampled_from(["retype", "drop", "extra", "participant", "repeat"]))
+        names = sorted(n for n in fields if isinstance(n, str))
         # Mostly the request's own fields: a bad type or id stops every server at
         # its first check, so those two are hit only some of the time.
         own = [n for n in names if n not in ("type", "id")] or names
@@ -159,9 +195,16 @@ def message(draw: Any, max_value_bytes: int) -> Frame:
             fields.pop(draw(st.one_of(st.sampled_from(own), st.sampled_from(names))))
         elif mutation == "extra":
             fields[draw(st.one_of(st.just("extra"), odd_text))] = draw(wrong_values)
+        elif mutation == "repeat":
+            # The same name again, usually with a value as plausible as the first.
+            name = draw(st.one_of(st.sampled_from(own), st.sampled_from(names)))
+            again = _fields(draw(st.sampled_from(MESSAGE_TYPES)), draw, max_value_bytes)
+            plausible = st.just(again[name]) if name in again else wrong_values
+            fields[Again(name)] = draw(st.one_of(plausible, wrong_values))
         elif isinstance(fields.get("participant"), dict):
             part = dict(fields["participant"])
-            part[draw(st.sampled_from(["id", "name", "extra"]))] = draw(wrong_values)
+            name = draw(st.sampled_from(["id", "name", "extra"]))
+            part[Again(name) if draw(st.booleans()) else name] = draw(wrong_values)
             fields["participant"] = part
     return Frame.text(render(fields, ascii_only=draw(st.booleans())))
 
@@ -235,4 +278,4 @@ def batches(max_frames: int, max_value_bytes: int = 1024) -> st.SearchStrategy[l
     )
 
 
-__all__ = ["Deep", "Raw", "batches", "frames", "message", "render"]
+__all__ = ["Again", "Deep", "Raw", "batches", "frames", "message", "render"]

@@ -16,6 +16,7 @@ Two decoders live here, one per direction:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -382,6 +383,24 @@ def interpret_request(frame: str | bytes, *, joined: bool, limits: Limits) -> Re
         return Rejection(None, ErrorCode.BAD_REQUEST, "frame is not valid JSON")
     if not isinstance(data, dict):
         return Rejection(None, ErrorCode.BAD_REQUEST, "frame is not a JSON object")
+    return interpret_object(data, joined=joined, limits=limits)
+
+
+def interpret_object(
+    data: dict[str, Any],
+    *,
+    joined: bool,
+    limits: Limits,
+    value_bytes: Callable[[str], int] | None = None,
+) -> Request | Rejection:
+    """The interpretation step of :func:`interpret_request`, on an already parsed object.
+
+    Parsers differ where RFC 8259 lets them (duplicate names, big numbers, lone
+    surrogates), so the fuzzer parses a frame several ways and judges each object
+    here. ``value_bytes`` counts a value's size for R3.5 (default
+    :func:`utf8_length`); a string holding a lone surrogate has no UTF-8 form, so
+    its size depends on how a server encodes it.
+    """
     request_id = data.get("id")
     if not is_integer(request_id):
         return Rejection(None, ErrorCode.BAD_REQUEST, "'id' is missing or not an integer")
@@ -414,7 +433,7 @@ def interpret_request(frame: str | bytes, *, joined: bool, limits: Limits) -> Re
     if value is not None and not isinstance(value, str):
         return Rejection(request_id, ErrorCode.INVALID_VALUE, "'value' must be a string or null")
     if value is not None:
-        size = utf8_length(value)
+        size = (value_bytes or utf8_length)(value)
         if size > limits.max_value_bytes:
             return Rejection(
                 request_id,

@@ -19,6 +19,7 @@ from harness.protocol import (
     StopObserving,
     interpret_request,
 )
+from harness.protocol.messages import interpret_object
 
 BAD = ErrorCode.BAD_REQUEST
 JOIN = {"type": "join", "id": 1, "session": "s", "participant": {"id": "p", "name": "P"}}
@@ -167,3 +168,27 @@ def test_value_limit_counts_utf8_bytes(value, accepted):
         assert result == Set(2, "k", value)
     else:
         assert isinstance(result, Rejection) and result.code is ErrorCode.VALUE_TOO_LARGE
+
+
+@given(
+    frame=st.fixed_dictionaries(
+        {"type": st.sampled_from(["set", "get", "join", "x"]), "id": st.integers(-3, 3)},
+        optional={
+            "key": st.one_of(st.none(), st.text(max_size=3)),
+            "value": st.one_of(st.none(), st.integers(), st.text(max_size=3)),
+        },
+    ),
+    joined=st.booleans(),
+)
+def test_interpret_object_is_interpret_request_after_the_parse(frame, joined):
+    parsed = interpret_object(frame, joined=joined, limits=DEFAULT_LIMITS)
+    assert parsed == interpret(frame, joined=joined)
+
+
+def test_interpret_object_counts_value_bytes_as_told():
+    # A lone surrogate has no UTF-8 form: how many bytes it counts is the caller's choice.
+    frame = {"type": "set", "id": 2, "key": "k", "value": "a" * 1023 + "\ud800"}
+    too_large = interpret_object(frame, joined=True, limits=DEFAULT_LIMITS)
+    assert isinstance(too_large, Rejection) and too_large.code is ErrorCode.VALUE_TOO_LARGE
+    fits = interpret_object(frame, joined=True, limits=DEFAULT_LIMITS, value_bytes=lambda v: 1023)
+    assert fits == Set(2, "k", frame["value"])

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from peer_server import TOKEN_SECRET, VARIANTS, PeerServer, unavailable
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 StartPeer = Callable[..., PeerServer]
 
@@ -149,6 +155,44 @@ def test_delayed_replies_let_an_update_overtake_its_ok(joined: Any) -> None:
     ws.send(json.dumps({"type": "set", "id": 3, "key": "k", "value": "v"}))
     # The update leaves at once and the ok only after the delay (R1.3 binds replies only).
     assert [receive(ws)["type"], receive(ws)["type"]] == ["update", "ok"]
+
+
+def pipelined(url: str, messages: list[dict[str, Any]], replies: int) -> list[str]:
+    """Send ``messages`` in one TCP write, so the server reads them in one go; the types
+    of the first ``replies`` frames that come back."""
+    parts = urlsplit(url)
+    protocol = ClientProtocol(parse_uri(url))
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        protocol.send_request(protocol.connect())
+        sock.sendall(b"".join(protocol.data_to_send()))
+        while protocol.handshake_exc is None and protocol.state is State.CONNECTING:
+            protocol.receive_data(sock.recv(65536))
+        assert protocol.state is State.OPEN, protocol.handshake_exc
+        for message in messages:
+            protocol.send_text(json.dumps(message).encode())
+        sock.sendall(b"".join(protocol.data_to_send()))
+        types: list[str] = []
+        while len(types) < replies:
+            data = sock.recv(65536)
+            assert data, f"the server closed the connection after {types}"
+            protocol.receive_data(data)
+            frames = [e for e in protocol.events_received() if isinstance(e, Frame)]
+            types += [json.loads(f.data)["type"] for f in frames if f.opcode is Opcode.TEXT]
+    return types[:replies]
+
+
+def test_per_key_queues_defer_updates_behind_later_replies(peer_server: StartPeer) -> None:
+    messages = [
+        {"type": "join", "id": 1, "session": "s", "participant": {"id": "a", "name": "A"}},
+        {"type": "observe", "id": 2, "key": "k"},
+        {"type": "set", "id": 3, "key": "k", "value": "v"},
+        {"type": "get", "id": 4, "key": "other"},
+    ]
+    # The plain server fans out as it applies the write; the queued one a turn later.
+    plain = peer_server(VARIANTS["default"])
+    assert pipelined(plain.url, messages, 5)[2:] == ["ok", "update", "value"]
+    queued = peer_server(VARIANTS["per-key-queues"])
+    assert pipelined(queued.url, messages, 5)[2:] == ["ok", "value", "update"]
 
 
 def test_alt_error_texts_differ_from_the_default(joined: Any) -> None:

@@ -239,8 +239,7 @@ class StoreClient(ClientBase):
         outgoing = wire.outgoing()  # pongs, the closing handshake
         if outgoing:
             transport.write(outgoing)
-        for message in messages:
-            text = message.decode()
+        for text in messages:
             if self.trace is not None:
                 self.trace("received", text)
             try:
@@ -253,7 +252,7 @@ class StoreClient(ClientBase):
                     self._updates.put_nowait(event)
             elif not event[0].waiter.done():
                 event[0].waiter.set_result(event[1])
-        if wire.violation is not None:  # a binary frame, after the messages before it
+        if wire.violation is not None:  # a frame that broke R1.1, after the ones before it
             self._violated(wire.violation)
             return
         if wire.finished:

@@ -171,14 +171,14 @@ class StoreClient(ClientBase):
         self._reader.start()
         return self
 
-    def _handshake(self) -> list[bytes]:
+    def _handshake(self) -> list[str]:
         """Send the opening handshake and wait for the response (bounded by the socket timeout).
 
         Returns messages that arrived in the same reads, for the reader to handle.
         """
         assert self._wire is not None and self._sock is not None
         self._sock.sendall(self._wire.opening_handshake())
-        messages: list[bytes] = []
+        messages: list[str] = []
         while not self._wire.handshake_done:
             data = self._sock.recv(_RECEIVE_BYTES)
             messages += self._wire.receive(data)
@@ -385,7 +385,7 @@ class StoreClient(ClientBase):
 
     # --- bytes in ----------------------------------------------------------------------
 
-    def _read_frames(self, first_messages: list[bytes]) -> None:
+    def _read_frames(self, first_messages: list[str]) -> None:
         """Thread mode: the reader thread."""
         sock = self._sock
         assert sock is not None
@@ -408,7 +408,7 @@ class StoreClient(ClientBase):
         finally:
             self._finish(answered)
 
-    def _watch(self, hub: Any, sock: socket.socket, first_messages: list[bytes]) -> None:
+    def _watch(self, hub: Any, sock: socket.socket, first_messages: list[str]) -> None:
         """gevent mode: read in the hub whenever the socket has bytes."""
         from gevent.hub import Waiter
 
@@ -424,7 +424,7 @@ class StoreClient(ClientBase):
             # No request is out yet, so nobody is woken outside the hub.
             self._on_readable(first_messages)
 
-    def _on_readable(self, first_messages: Sequence[bytes] = ()) -> None:
+    def _on_readable(self, first_messages: Sequence[str] = ()) -> None:
         """gevent mode, in the hub: handle everything readable now, then wake callers."""
         raw = self._raw
         assert raw is not None
@@ -463,17 +463,17 @@ class StoreClient(ClientBase):
         return bool(data) and not wire.finished
 
     def _handle_messages(
-        self, messages: Sequence[bytes], answered: list[tuple[PendingRequest, Reply]]
+        self, messages: Sequence[str], answered: list[tuple[PendingRequest, Reply]]
     ) -> None:
         for message in messages:
-            event = self._on_frame(message.decode())
+            event = self._on_frame(message)
             if isinstance(event, Update):
                 if self._updates is not None:
                     self._updates.put(event)
             else:
                 answered.append(event)
         assert self._wire is not None
-        if self._wire.violation is not None:  # a binary frame, after these messages
+        if self._wire.violation is not None:  # a frame that broke R1.1, after these
             raise self._wire.violation
 
     def _violated(self, violation: ProtocolViolation) -> None:

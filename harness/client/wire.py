@@ -10,7 +10,7 @@ round trip to one wake-up of the waiting caller.
 from __future__ import annotations
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidHandshake, InvalidURI, ProtocolError
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
@@ -44,22 +44,21 @@ class Wire:
         self.protocol.send_request(self.protocol.connect())
         return self.outgoing()
 
-    def receive(self, data: bytes) -> list[bytes]:
+    def receive(self, data: bytes) -> list[str]:
         """Feed bytes (b"" at end of stream); returns every complete text message.
 
-        Raises ConnectionLost when the opening handshake fails. A binary message
-        (R1.1) sets :attr:`violation` and ends the list: the messages before it
-        are still returned, for the front end to handle before it fails the
-        connection, so a reply that came first still answers its request.
+        Raises ConnectionLost when the opening handshake fails. A binary message,
+        a text message that is not UTF-8 or a broken WebSocket frame (R1.1) sets
+        :attr:`violation` and ends the list: the messages before it are still
+        returned, for the front end to handle before it fails the connection, so
+        a reply that came first still answers its request.
         """
         if data:
             self.protocol.receive_data(data)
         else:
             self.protocol.receive_eof()
-        messages: list[bytes] = []
+        messages: list[str] = []
         for event in self.protocol.events_received():
-            if self.violation is not None:
-                continue  # the connection is being failed: nothing after it is read
             if isinstance(event, Response):
                 self._check_handshake()
                 self.handshake_done = True
@@ -68,14 +67,33 @@ class Wire:
                     self.violation = ProtocolViolation(
                         "the server sent a binary frame", bytes(event.data), requirement="R1.1"
                     )
-                    continue
+                    break  # the connection is failed on it: nothing after it is read
                 if event.opcode is Opcode.TEXT or event.opcode is Opcode.CONT:
                     self._fragments.append(event.data)
                     if event.fin:
-                        messages.append(b"".join(self._fragments))
+                        payload = b"".join(self._fragments)
                         self._fragments.clear()
+                        try:
+                            messages.append(payload.decode())
+                        except UnicodeDecodeError as exc:
+                            self.violation = ProtocolViolation(
+                                f"a text frame is not valid UTF-8 ({exc.reason} at byte "
+                                f"{exc.start})",
+                                payload,
+                                requirement="R1.1",
+                            )
+                            break
         if not self.handshake_done:
             self._check_handshake()
+        broken = self.protocol.parser_exc
+        if isinstance(broken, ProtocolError | UnicodeDecodeError) and self.violation is None:
+            # websockets failed the connection itself (1002, or 1007 for a text frame that
+            # is not UTF-8): the server broke RFC 6455, which R1.1 makes the transport.
+            # An end of stream or a frame over our own size limit is no violation.
+            self.violation = ProtocolViolation(
+                f"the server broke the WebSocket protocol (RFC 6455): {broken}",
+                requirement="R1.1",
+            )
         return messages
 
     def _check_handshake(self) -> None:

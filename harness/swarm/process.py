@@ -14,6 +14,7 @@ import socket
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,12 +60,28 @@ def key_label(key: str) -> str:
 
 
 class LocustReporter(ClientListener):
-    """Fires locust's request event for every completed request and every notification."""
+    """Fires locust's request event for every completed request and every notification,
+    and hands every protocol violation a client sees to ``on_violation``.
 
-    def __init__(self, request_event: Any) -> None:
+    Violations come here rather than to a listener of their own, so the per-message
+    path calls no extra hook for them.
+    """
+
+    def __init__(
+        self,
+        request_event: Any,
+        on_violation: Callable[[ProtocolViolation, ClientBase], None] | None = None,
+    ) -> None:
         self.fire = request_event.fire
+        self.on_violation = on_violation
         self.counts: Counter[str] = Counter()
         self.in_flight = 0
+
+    def violation_seen(
+        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+    ) -> None:
+        if self.on_violation is not None:
+            self.on_violation(violation, client)
 
     def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
         self.in_flight += 1
@@ -106,20 +123,16 @@ class LocustReporter(ClientListener):
         )
 
 
-class ViolationReporter(ClientListener):
-    """Hands every protocol violation any participant's client sees to the process.
+class _ViolationsOnly(ClientListener):
+    """For the audit's client: its violations are counted too, its reads are not."""
 
-    Only :meth:`violation_seen` does anything, so the per-message path pays nothing
-    for it; a violation arrives with or without a request pending.
-    """
-
-    def __init__(self, process: SwarmProcess) -> None:
-        self.process = process
+    def __init__(self, on_violation: Callable[[ProtocolViolation, ClientBase], None]) -> None:
+        self.on_violation = on_violation
 
     def violation_seen(
         self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
     ) -> None:
-        self.process.report_violation(violation, client)
+        self.on_violation(violation, client)
 
 
 class SwarmProcess:
@@ -149,19 +162,13 @@ class SwarmProcess:
         is_worker = type(runner).__name__ == "WorkerRunner"
         self.name = f"worker{index}-{self.tag}" if is_worker else f"local-{self.tag}"
         self.run_dir = Path(getattr(options, "run_dir", None) or f"runs/{self.tag}")
-        self.reporter = LocustReporter(environment.events.request)
+        self.reporter = LocustReporter(environment.events.request, self.report_violation)
         self.latency_log = LatencyLog(self.run_dir / "latency" / f"{self.name}.jsonl", self.name)
         self.latency = LatencyRecorder(self.latency_log, on_notify=self.reporter.notified)
         history_dir = self.run_dir / "history"
         history_dir.mkdir(parents=True, exist_ok=True)
         self.history = HistoryRecorder(history_dir / f"{self.name}.jsonl", process=self.name)
-        self.violation_reporter = ViolationReporter(self)
-        self.listeners: list[ClientListener] = [
-            self.reporter,
-            self.latency,
-            self.history,
-            self.violation_reporter,
-        ]
+        self.listeners: list[ClientListener] = [self.reporter, self.latency, self.history]
         self.connects = Counter[str]()
         #: The first protocol violations participants saw, each quoting its frame.
         self.violations: list[dict[str, Any]] = []
@@ -308,7 +315,7 @@ class SwarmProcess:
         epoch = self.epoch()[0]
         for session in (self.session_name(n, epoch) for n in range(len(self.sessions))):
             try:
-                listeners = [self.history, self.violation_reporter]
+                listeners = [self.history, _ViolationsOnly(self.report_violation)]
                 with StoreClient(host, listeners=listeners, request_timeout=5) as client:
                     client.join(session, f"{self.tag}-auditor", "auditor")
                     for key in self.scenario.all_keys():

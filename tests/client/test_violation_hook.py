@@ -21,9 +21,11 @@ import orjson
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.utils import accept_key
 
 from harness.client import aio, sync
 from harness.client.base import ClientBase, ClientListener
+from harness.client.wire import Wire
 from harness.errors import ProtocolViolation
 from harness.recording import HistoryRecorder
 
@@ -49,6 +51,7 @@ UNSOLICITED: dict[str, str | bytes] = {
     "unsolicited_reply": _frame(type="ok", id=999),
     "not_json": "<html>502</html>",
     "binary": b"\x00binary",
+    "invalid_utf8": b"\xff\xfe not UTF-8",  # sent as a text frame
 }
 #: kind -> (the violation's kind, its requirement, words its message must hold)
 EXPECTED: dict[str, tuple[str, str, str]] = {
@@ -71,6 +74,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "unsolicited_reply": ("protocol_violation", "R1.2", "while no request was pending"),
     "not_json": ("protocol_violation", "R1.1", "not valid JSON"),
     "binary": ("protocol_violation", "R1.1", "binary frame"),
+    "invalid_utf8": ("protocol_violation", "R1.1", "not valid UTF-8"),
 }
 
 
@@ -96,7 +100,9 @@ async def _script(ws: ServerConnection) -> None:
             else:
                 await ws.send(_frame(type="ok", id=request_id))
                 if request.get("key") == "send":
-                    await ws.send(UNSOLICITED[request["value"]])
+                    frame = UNSOLICITED[request["value"]]
+                    # text=True sends bytes as a text frame, unchecked; None: as their type says.
+                    await ws.send(frame, text=True if request["value"] == "invalid_utf8" else None)
 
 
 @contextlib.contextmanager
@@ -196,7 +202,7 @@ def test_the_hook_sees_every_violation_once_with_its_frame_and_requirement(
     kind, requirement, words = EXPECTED[case]
     assert len(seen.violations) == 1, seen.violations
     violation, seen_ns, pending = seen.violations[0]
-    assert (violation.kind, violation.requirement) == (kind, requirement)
+    assert (violation.kind, violation.requirement) == (kind, requirement), str(violation)
     assert words in str(violation) and requirement in str(violation)
     assert violation.frame is not None
     # Only the R4.8 case has a request out (the observe its update overtook).
@@ -251,3 +257,36 @@ def test_the_hook_fires_in_gevent_mode_with_no_request_pending(url: str) -> None
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     assert result == {"seen": [["update_after_stop", "R4.5", 0]], "closed": True, "code": 1002}
+
+
+def _open_wire() -> Wire:
+    """A Wire whose opening handshake the 'server' below accepted."""
+    wire = Wire("ws://127.0.0.1:9/", compression=False, max_frame_bytes=1 << 16)
+    request = wire.opening_handshake().decode()
+    key = next(
+        line.split(":", 1)[1].strip()
+        for line in request.split("\r\n")
+        if line.lower().startswith("sec-websocket-key:")
+    )
+    accept = accept_key(key)
+    response = (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    )
+    assert wire.receive(response.encode()) == [] and wire.handshake_done
+    return wire
+
+
+def test_a_frame_that_breaks_rfc_6455_is_a_violation_after_the_messages_before_it() -> None:
+    wire = _open_wire()
+    ok = b'{"type":"ok","id":1}'
+    # A whole text frame, then one with opcode 3, which RFC 6455 reserves.
+    assert wire.receive(bytes([0x81, len(ok)]) + ok + b"\x83\x00") == [ok.decode()]
+    assert wire.violation is not None and wire.violation.requirement == "R1.1"
+    assert "WebSocket protocol" in str(wire.violation)
+
+
+def test_an_end_of_stream_without_a_close_frame_is_no_violation() -> None:
+    wire = _open_wire()
+    assert wire.receive(b"") == []
+    assert wire.violation is None  # a crashed or restarted server: ConnectionLost, not R1.1

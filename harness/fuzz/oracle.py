@@ -428,6 +428,11 @@ def judge(
         ):
             return Verdict(None)
         got = f"got error {code} with id {_show_id(rid)}"
+        if any(code == allowed for _, allowed in expected.errors):
+            got += (
+                " (the code fits, the id does not: an error carries the request's id, "
+                "R5.1, exactly within ±(2^53-1), R1.2)"
+            )
         return Verdict(f"{got}; expected {expected.describe()}")
     pool = expected.candidates() if expected.any_answer else expected.requests
     candidates = [r for r in pool if ANSWER[type(r)] == kind]

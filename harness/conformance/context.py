@@ -32,8 +32,8 @@ from harness.protocol.schema import schema_problems
 MAX_TRANSCRIPT_LINES = 300
 MAX_FRAME_TEXT = 400
 #: A JSON Web Token's compact form: base64url header (always '{"...' so 'eyJ'), payload,
-#: signature (empty when unsigned).
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+#: signature. The header and claims help a reader; the signature is the credential.
+_JWT = re.compile(r"(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +55,12 @@ class SuiteOptions:
         return self.token
 
     def redact(self, text: str) -> str:
-        """``text`` with the secret, the given token and any JWT replaced: reports are shared."""
+        """``text`` without the secret, the given token or any JWT's signature: reports
+        are shared."""
         for hidden in (self.token_secret, self.token):
             if hidden:
                 text = text.replace(hidden, "(redacted)")
-        return _JWT.sub("(token)", text)
+        return _JWT.sub(r"\1.(signature redacted)", text)
 
     def to_json(self) -> dict[str, Any]:
         # Reports are shared: they say whether a token or secret was used, never which.

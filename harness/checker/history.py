@@ -63,6 +63,11 @@ class Observer:
     updates: list[dict[str, Any]] = field(default_factory=list)
     start_event: dict[str, Any] | None = None
 
+    def name(self) -> str:
+        """How anomalies name it: with its connection, since observerIds are scoped per
+        connection (R2.5) and one participant's two devices may both hold ``o1``."""
+        return f"{self.observer_id} of {self.participant} on connection {self.conn}"
+
 
 @dataclass(slots=True, eq=False)
 class KeyHistory:

@@ -65,7 +65,7 @@ def check_order(history: KeyHistory, report: Report) -> KeyOrder:
                         "duplicate_update",
                         history,
                         [*write.events, first, update],
-                        f"observer {observer.observer_id} received {update['value']!r} twice",
+                        f"observer {observer.name()} received {update['value']!r} twice",
                     )
                 )
                 result.broken = True
@@ -106,7 +106,7 @@ def _identify(
                 "unknown_value",
                 history,
                 [update],
-                f"observer {observer.observer_id} received {update['value']!r} "
+                f"observer {observer.name()} received {update['value']!r} "
                 f"from {update.get('by')!r}, which no recorded set wrote",
             )
         )
@@ -118,7 +118,7 @@ def _identify(
                 "failed_write_visible",
                 history,
                 [*candidates[0].events, update],
-                f"observer {observer.observer_id} received a write that the "
+                f"observer {observer.name()} received a write that the "
                 f"server refused with {candidates[0].code}",
             )
         )
@@ -173,8 +173,8 @@ def _blame(
                         observer.updates[index - 1],
                         observer.updates[index],
                     ],
-                    f"right {word} {_show(anchor)}, observer {witness.observer_id} (and most "
-                    f"others) received {_show(expected)} but observer {observer.observer_id} "
+                    f"right {word} {_show(anchor)}, observer {witness.name()} (and most "
+                    f"others) received {_show(expected)} but observer {observer.name()} "
                     f"received {_show(got)}",
                     {
                         "sequences": {
@@ -192,7 +192,8 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _label(observer: Observer) -> str:
-    return f"{observer.observer_id} ({observer.participant})"
+    # With the connection: two connections may hold the same observerId (R2.5).
+    return f"{observer.observer_id} ({observer.participant}, {observer.conn})"
 
 
 def _window(observer: Observer, index: int, before: int = 3, after: int = 3) -> list[str]:
@@ -285,7 +286,7 @@ def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> 
                         "lost_update",
                         history,
                         [*events, *write.events],
-                        f"observer {observer.observer_id} of {observer.participant} was active "
+                        f"observer {observer.name()} was active "
                         f"from before {_show(write)} was sent until after it was acknowledged, "
                         "and never received it",
                     )

@@ -170,7 +170,7 @@ class Unordered:
             f"a get returned {read.value!r}, so {_show(write)}, whose outcome is unknown, "
             "took effect before the get was answered (and after every write acknowledged "
             "before the get was sent); observers were surely active from then until the get "
-            f"was answered (first {blocker.observer_id} of {blocker.participant}), and none "
+            f"was answered (first {blocker.name()}), and none "
             "received it",
             [*opened, *write.events, *read.events],
         )

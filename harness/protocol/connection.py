@@ -166,7 +166,7 @@ class ClientConnection:
         # observerIds are scoped per connection (R2.5): another connection's is unknown here.
         return ProtocolViolation(
             f"update for observer {observer_id!r}, which no 'observing' reply on this "
-            "connection announced (observerIds are scoped per connection, R2.5)",
+            "connection announced (R4.8); observerIds are scoped per connection (R2.5)",
             frame,
             requirement="R4.8",
             kind="update_for_unknown_observer",

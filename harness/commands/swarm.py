@@ -6,14 +6,15 @@ directory (default runs/<UTC time>/) receives the histories, latency histograms,
 locust's CSV and HTML, the checker's verdict and the latency report.
 
 Exit codes: 0 the verdict is valid and every threshold held; 1 a consistency
-anomaly or a breached threshold; 2 the swarm could not run.
+anomaly, a protocol violation any participant saw (each is counted in locust's
+PROTOCOL row and quoted in run.json and the verdict) or a breached threshold;
+2 the swarm could not run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import re
 import signal
 import subprocess
@@ -184,9 +185,12 @@ def _swarm(
 ) -> int:
     from harness.client.preflight import preflight_join
 
-    # A server that joins but breaks the spec still runs: the verdict will say where.
-    with contextlib.suppress(ProtocolViolation):
+    # A server that joins but breaks the spec still runs: its participants will see the
+    # violation again, and the run counts, quotes and fails on each one.
+    try:
         asyncio.run(preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0)))
+    except ProtocolViolation as exc:
+        print(f"store-harness: the preflight join saw a protocol violation: {exc}", flush=True)
     (run_dir / "locust").mkdir(parents=True, exist_ok=True)
     from harness.faults.swarm import SwarmFaults
 

@@ -224,7 +224,8 @@ class _Batch:
             try:
                 await self.open(self.conn.joined)
             except Unreachable as gone:
-                raise self.fail("not-alive", f"after an allowed close: {gone}", frame) from None
+                detail = f"after an allowed close: {gone}; expected a new connection to be accepted"
+                raise self.fail("not-alive", detail, frame) from None
             return
         except FindingError as exc:
             raise self.fail(exc.finding.kind, exc.finding.detail, frame) from None

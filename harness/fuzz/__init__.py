@@ -6,9 +6,10 @@
         print(result.finding.describe())
 
 Frames come from hypothesis strategies (:mod:`.strategies`), each answer is
-judged by :mod:`.oracle` against what the spec requires, :mod:`.runner` moves
-them over real sockets, and :mod:`.engine` lets hypothesis shrink a failing
-batch to a replayable frame list (:mod:`.frames`).
+judged by :mod:`.oracle` against what the spec requires of a server whatever
+its JSON parser (:mod:`.jsontext` reads a frame as each kind of correct parser
+does), :mod:`.runner` moves them over real sockets, and :mod:`.engine` lets
+hypothesis shrink a failing batch to a replayable frame list (:mod:`.frames`).
 """
 
 from harness.fuzz.engine import DEFAULT_FRAMES, DEFAULT_SECONDS, FuzzResult, Progress, fuzz, replay

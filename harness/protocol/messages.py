@@ -324,6 +324,10 @@ def _str_or_null(data: dict[str, Any], name: str) -> str | None:
 
 def _int(data: dict[str, Any], name: str) -> int:
     value = _field(data, name)
+    # A number written 1.0 or 1e0 is the integer 1 to JSON (and to the schema): a server
+    # whose encoder writes numbers that way conforms.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if not is_integer(value):
         raise _Bad(f"field {name!r} must be an integer, got {value!r}")
     return value

@@ -192,9 +192,9 @@ class StoreParticipant(User):
         except (ConnectionLost, RequestTimeout):
             return None  # reported as an unknown outcome; reconnect on the next task
         except ProtocolViolation:
-            # Counted and quoted by the process's violation listener the moment the client
-            # saw it, pending request or not; the client failed the connection, so the
-            # next task reconnects.
+            # Counted and quoted by SwarmProcess.report_violation (through the client's
+            # violation hook) the moment the client saw it, pending request or not; the
+            # client failed the connection, so the next task reconnects.
             return None
 
     # --- tasks -------------------------------------------------------------------

@@ -24,7 +24,7 @@ from harness.auth import mint_token
 from harness.client.aio import StoreClient
 from harness.client.base import ClientListener
 from harness.conformance.model import CaseFailed, TranscriptLine
-from harness.errors import StoreError
+from harness.errors import ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
 from harness.protocol.messages import loads_json
 from harness.protocol.schema import schema_problems
@@ -166,8 +166,8 @@ class CaseContext:
         self.case_id = case_id
         self.transcript: list[TranscriptLine] = []
         self.omitted_frames = 0
-        #: (what is wrong, the frame) for every frame that breaks the spec's schemas.
-        self.violations: list[tuple[str, str]] = []
+        #: Every frame a raw connection received that breaks the spec's schemas.
+        self.violations: list[ProtocolViolation] = []
         self.measurements: dict[str, Any] = {}
         self.clients: list[StoreClient] = []
         self.raw_connections: list[RawConnection] = []
@@ -193,18 +193,15 @@ class CaseContext:
         self.record(connection, "received", frame)
         if isinstance(frame, bytes):
             self.violations.append(
-                (f"{connection} received a binary frame (R1.1)", f"(binary) {quote(frame)}")
+                ProtocolViolation(
+                    f"{connection} received a binary frame", frame, requirement="R1.1"
+                )
             )
             return
         problems = schema_problems(frame)
         if problems:
-            self.violations.append(
-                (
-                    f"{connection} received a frame that breaks the schema (R1.4): "
-                    f"{'; '.join(problems)} in {quote(frame)}",
-                    quote(frame),
-                )
-            )
+            reason = f"{connection} received a frame that breaks the schema: {'; '.join(problems)}"
+            self.violations.append(ProtocolViolation(reason, frame, requirement="R1.4"))
 
     def note(self, text: str) -> None:
         self.record("harness", "note", text)

@@ -142,16 +142,15 @@ async def run_case(case: Case, url: str, options: SuiteOptions, limits: Limits) 
         grade, detail = Grade.ERROR, f"internal harness error:\n{traceback.format_exc()}"
     finally:
         await context.close_all()
-    violations = context.violations + [
-        (f"protocol violation: {c.violation}", quote(c.violation.frame or ""))
-        for c in context.clients
-        if c.violation is not None
-    ]
+    violations = context.violations + [c.violation for c in context.clients if c.violation]
     if violations and grade != Grade.ERROR:
         # A spec violation is the root cause; a timeout or mismatch after it is its echo.
-        first, frame = violations[0]
-        detail = first if not detail or first in detail else f"{first}\n(then: {detail})"
-        grade, expected, got = Grade.FAILED, "frames as the spec allows them", frame
+        first = violations[0]
+        said = f"protocol violation: {first}"
+        detail = said if not detail or str(first) in detail else f"{said}\n(then: {detail})"
+        grade = Grade.FAILED
+        expected = f"frames as the spec allows them ({first.requirement or 'R1.4'})"
+        got = quote(first.frame or "")
     # A frame the spec forbids breaks a MUST (R1.4 and the like) even in a SHOULD case.
     if grade == Grade.FAILED and case.level == Level.SHOULD and not violations:
         grade = Grade.NON_STRICT

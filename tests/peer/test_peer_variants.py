@@ -68,27 +68,6 @@ def describe(
     return "\n".join([*text, "--- peer server stderr ---", peer.stderr_tail()])
 
 
-def run_harness(
-    args: list[str], timeout: float, peer: PeerServer, files: tuple[Path, ...] = ()
-) -> None:
-    """Run one CLI command to completion and require exit 0."""
-    try:
-        done = subprocess.run(
-            [*harness_command(), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.output.decode() if isinstance(exc.output, bytes) else exc.output or ""
-        output += f"\n(killed after {timeout:g}s)"
-        pytest.fail(describe(args, None, output, peer, files))
-    assert done.returncode == 0, describe(args, done.returncode, done.stdout, peer, files)
-    assert peer.running, f"the peer server died during `{' '.join(args)}`"
-
-
 # --- the variants do what they are named for ----------------------------------------
 
 
@@ -213,33 +192,20 @@ def test_the_peer_exits_0_on_sigterm() -> None:
 # --- the harness's three jobs, against every variant --------------------------------
 
 
-@pytest.mark.slow
-@variant_names
-def test_conformance_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> None:
-    peer = peer_server(VARIANTS[variant])
-    args = ["conformance", "--url", peer.url, "--report-dir", str(tmp_path), "--quiet"]
-    run_harness(args, CONFORMANCE_TIMEOUT_S, peer)
+class Batch:
+    """Commands started together and awaited one by one, each by the test that judges it.
 
+    The swarms and conformance runs of all variants share the machine at once instead
+    of taking turns: each is bounded by its own work, not by the CPU, so together they
+    take about as long as one.
+    """
 
-@pytest.mark.slow
-def test_conformance_passes_with_access_check(peer_server: StartPeer, tmp_path: Path) -> None:
-    """The access cases of R2.4 against the peer's own HS256 check (node's crypto)."""
-    peer = peer_server(token_secret=TOKEN_SECRET)
-    args = ["conformance", "--url", peer.url, "--report-dir", str(tmp_path), "--quiet"]
-    run_harness([*args, "--token-secret", TOKEN_SECRET], CONFORMANCE_TIMEOUT_S, peer)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.runs: dict[str, tuple[list[str], subprocess.Popen[str], Path, tuple[Path, ...]]] = {}
 
-
-@pytest.mark.slow
-@variant_names
-def test_fuzz_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> None:
-    """Five seeds at once, each its own process and sessions, against one server."""
-    peer = peer_server(VARIANTS[variant])
-    runs: list[tuple[list[str], subprocess.Popen[str], Path]] = []
-    for seed in FUZZ_SEEDS:
-        args = ["fuzz", "--url", peer.url, "--seconds", str(FUZZ_SECONDS), "--seed", str(seed),
-                "--shrink-seconds", str(FUZZ_SHRINK_SECONDS),
-                "--out", str(tmp_path / f"seed-{seed}.jsonl")]  # fmt: skip
-        log = tmp_path / f"seed-{seed}.log"
+    def start(self, name: str, args: list[str], files: tuple[Path, ...] = ()) -> None:
+        log = self.folder / f"{name}.log"
         with log.open("w") as sink:
             process = subprocess.Popen(
                 [*harness_command(), *args],
@@ -248,27 +214,104 @@ def test_fuzz_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> No
                 stderr=subprocess.STDOUT,
                 text=True,
             )
-        runs.append((args, process, log))
-    deadline = time.monotonic() + FUZZ_TIMEOUT_S
-    failures = []
-    for args, process, log in runs:
+        self.runs[name] = (args, process, log, files)
+
+    def require_success(self, name: str, peer: PeerServer, timeout: float) -> None:
+        args, process, log, files = self.runs[name]
         try:
-            code: int | None = process.wait(max(0.1, deadline - time.monotonic()))
+            code: int | None = process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
             code = None
-        if code != 0:
-            failures.append(describe(args, code, log.read_text(), peer))
-    assert not failures, "\n\n".join(failures)
-    assert peer.running, "the peer server died during the fuzz runs"
+        output = log.read_text(errors="replace") + ("" if code is not None else "\n(killed)")
+        assert code == 0, describe(args, code, output, peer, files)
+        assert peer.running, f"the peer server died during `{' '.join(args)}`"
+
+    def stop(self) -> None:
+        for _, process, _, _ in self.runs.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def peers() -> Iterator[dict[str, PeerServer]]:
+    """One peer server per variant, plus the access-checking one, for the whole module."""
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with contextlib.ExitStack() as stack:
+        running = {name: stack.enter_context(PeerServer(flags)) for name, flags in VARIANTS.items()}
+        running["access-check"] = stack.enter_context(PeerServer(token_secret=TOKEN_SECRET))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def conformance_runs(
+    peers: dict[str, PeerServer], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Batch]:
+    batch = Batch(tmp_path_factory.mktemp("conformance"))
+    for name, peer in peers.items():
+        report = batch.folder / name
+        args = ["conformance", "--url", peer.url, "--report-dir", str(report), "--quiet"]
+        if name == "access-check":
+            args += ["--token-secret", TOKEN_SECRET]
+        batch.start(name, args)
+    yield batch
+    batch.stop()
+
+
+@pytest.fixture(scope="module")
+def swarm_runs(
+    peers: dict[str, PeerServer], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Batch]:
+    batch = Batch(tmp_path_factory.mktemp("swarm"))
+    for name in VARIANTS:
+        out = batch.folder / name
+        args = ["swarm", "--url", peers[name].url, "--users", "20", "--run-time", "20s"]
+        # The verdict and run.json name the anomaly or violation; the output's tail is stats.
+        batch.start(name, [*args, "--out", str(out)], (out / "verdict.txt", out / "run.json"))
+    yield batch
+    batch.stop()
 
 
 @pytest.mark.slow
 @variant_names
-def test_swarm_passes(variant: str, peer_server: StartPeer, tmp_path: Path) -> None:
-    peer = peer_server(VARIANTS[variant])
-    out = tmp_path / "run"
-    args = ["swarm", "--url", peer.url, "--users", "20", "--run-time", "20s", "--out", str(out)]
-    # The verdict and run.json name the anomaly or violation; the output's tail is stats.
-    run_harness(args, SWARM_TIMEOUT_S, peer, (out / "verdict.txt", out / "run.json"))
+def test_conformance_passes(
+    variant: str, peers: dict[str, PeerServer], conformance_runs: Batch
+) -> None:
+    conformance_runs.require_success(variant, peers[variant], CONFORMANCE_TIMEOUT_S)
+
+
+@pytest.mark.slow
+def test_conformance_passes_with_access_check(
+    peers: dict[str, PeerServer], conformance_runs: Batch
+) -> None:
+    """The access cases of R2.4 against the peer's own HS256 check (node's crypto)."""
+    conformance_runs.require_success("access-check", peers["access-check"], CONFORMANCE_TIMEOUT_S)
+
+
+@pytest.mark.slow
+@variant_names
+def test_swarm_passes(variant: str, peers: dict[str, PeerServer], swarm_runs: Batch) -> None:
+    swarm_runs.require_success(variant, peers[variant], SWARM_TIMEOUT_S)
+
+
+@pytest.mark.slow
+@variant_names
+def test_fuzz_passes(variant: str, peers: dict[str, PeerServer], tmp_path: Path) -> None:
+    """Five seeds at once, each its own process and sessions, against one server."""
+    batch = Batch(tmp_path)
+    for seed in FUZZ_SEEDS:
+        args = ["fuzz", "--url", peers[variant].url, "--seconds", str(FUZZ_SECONDS),
+                "--seed", str(seed), "--shrink-seconds", str(FUZZ_SHRINK_SECONDS),
+                "--out", str(tmp_path / f"seed-{seed}.jsonl")]  # fmt: skip
+        batch.start(f"seed-{seed}", args)
+    deadline = time.monotonic() + FUZZ_TIMEOUT_S
+    try:
+        for seed in FUZZ_SEEDS:
+            timeout = max(0.1, deadline - time.monotonic())
+            batch.require_success(f"seed-{seed}", peers[variant], timeout)
+    finally:
+        batch.stop()

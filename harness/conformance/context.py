@@ -348,6 +348,14 @@ class CaseContext:
 
     async def expect_updates(self, observed: Observed, values: list[str | None], who: str) -> None:
         """``observed`` receives exactly ``values`` (waits for them, then for strays)."""
-        await observed.wait_for(len(values), self.options.request_timeout)
+        await self.expect_each([(observed, values, who)])
+
+    async def expect_each(
+        self, expectations: Sequence[tuple[Observed, list[str | None], str]]
+    ) -> None:
+        """Each observer receives exactly its values; one settle catches every stray."""
+        for observed, values, _ in expectations:
+            await observed.wait_for(len(values), self.options.request_timeout)
         await self.settle()
-        self.check_equal(observed.values, values, f"updates received by {who}")
+        for observed, values, who in expectations:
+            self.check_equal(observed.values, values, f"updates received by {who}")

@@ -115,14 +115,18 @@ async def update_value_intact(ctx: CaseContext) -> None:
     writer = await ctx.joined("alice", session)
     reader = await ctx.joined("bob", session)
     values = _intact_values(ctx.limits.max_value_bytes)
+    expectations = []
     for n, (what, value) in enumerate(values.items()):
         key = f"k{n}"
         mine, theirs = await ctx.observe(writer, key), await ctx.observe(reader, key)
         await writer.set(key, value)
-        await ctx.expect_updates(mine, [value], f"the writer's own observer of {what}")
-        await ctx.expect_updates(theirs, [value], f"another connection's observer of {what}")
+        expectations += [
+            (mine, [value], f"the writer's own observer of {what}"),
+            (theirs, [value], f"another connection's observer of {what}"),
+        ]
         ctx.check_equal(await reader.get(key), value, f"another connection's get of {what}")
         ctx.check_equal(await writer.get(key), value, f"the writer's get of {what}")
+    await ctx.expect_each(expectations)
     latecomer = await ctx.joined("carol", session)
     for n, (what, value) in enumerate(values.items()):
         ctx.check_equal(await latecomer.get(f"k{n}"), value, f"a new connection's get of {what}")

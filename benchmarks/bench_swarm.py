@@ -221,11 +221,11 @@ class BaseThenRamp(LoadTestShape):
         return None
 '''
 
-#: Section 3's writer: sets key-0 at a fixed rate with stamped values (harness.values).
+#: Section 3's writer: sets key-0 at a fixed rate with stamped values (harness.run.values).
 WRITER = """\
 import asyncio, json, sys, time
 from harness.client.aio import StoreClient
-from harness.values import make_value
+from harness.run.values import make_value
 
 url, session, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.conformance.case import Case, Grade
 from harness.conformance.context import SuiteOptions
-from harness.conformance.model import Case, Grade
 from harness.conformance.reports.text import failure_text
 from harness.conformance.runner import (
     SuiteCannotRun,

@@ -1,7 +1,7 @@
 """The consistency checker: does one order of writes per key explain a recorded history?
 
     from harness.checker import check
-    from harness.recording import read_history
+    from harness.history.reader import read_history
 
     verdict = check(read_history(["worker-1.jsonl", "worker-2.jsonl"]))
     print(verdict.to_text())          # or verdict.to_json()

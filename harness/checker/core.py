@@ -13,7 +13,7 @@ from harness.checker.order import check_completeness, check_order
 from harness.checker.realtime import check_convergence, check_with_order
 from harness.checker.search import DEFAULT_BUDGET, linearizable
 from harness.checker.verdict import KEEP_PER_KIND, KINDS, Anomaly, Verdict
-from harness.recording import History
+from harness.history.reader import History
 
 
 class _Collector:
@@ -36,7 +36,7 @@ def check(
 ) -> Verdict:
     """Decide whether one order of writes per key explains everything in ``history``.
 
-    ``history`` is what :func:`harness.recording.read_history` returns, or the
+    ``history`` is what :func:`harness.history.reader.read_history` returns, or the
     events themselves (header first). Pure: it reads the history and nothing else.
     """
     if not isinstance(history, History):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.recording import History
+from harness.history.reader import History
 
 INF = 1 << 62
 OK, FAILED, UNKNOWN = "ok", "failed", "unknown"

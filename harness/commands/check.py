@@ -15,7 +15,7 @@ import argparse
 import orjson
 
 from harness.checker import check
-from harness.recording import read_history
+from harness.history.reader import read_history
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

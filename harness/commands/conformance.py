@@ -17,8 +17,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.conformance.case import CaseResult, Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
-from harness.conformance.model import CaseResult, Grade, SuiteResult
 from harness.conformance.reports import write_matrix, write_reports
 from harness.conformance.reports.text import verdict
 from harness.conformance.runner import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.slo import gather, parse_percentiles, parse_regression
+from harness.latency.thresholds import gather, parse_percentiles, parse_regression
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

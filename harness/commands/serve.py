@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import os
 
-from harness.auth import SECRET_ENV
 from harness.commands import port_number
 from harness.protocol import DEFAULT_MAX_FRAME_BYTES, Limits
+from harness.protocol.auth import SECRET_ENV
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -113,11 +113,11 @@ def configure_faults(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import slo
     from harness.faults.restart import RestartableServer
+    from harness.latency import thresholds
 
     _validate(args)
-    slo.gather(args.slo, args.slo_file)  # bad thresholds are a usage error before any load
+    thresholds.gather(args.slo, args.slo_file)  # bad thresholds are a usage error before any load
     run_dir = Path(args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.url:

@@ -7,8 +7,8 @@ Cases live in :mod:`harness.conformance.cases` (one module per spec section),
 each with a stable ID that starts with the requirement it checks.
 """
 
+from harness.conformance.case import CASES, Case, CaseResult, Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
-from harness.conformance.model import CASES, Case, CaseResult, Grade, SuiteResult
 from harness.conformance.reports import write_matrix, write_reports
 from harness.conformance.runner import SuiteCannotRun, run_case, run_suite, select_cases
 

@@ -20,12 +20,12 @@ from websockets.asyncio.client import ClientConnection as WebSocket
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from harness.auth import mint_token
 from harness.client.aio import StoreClient
 from harness.client.base import ClientListener
-from harness.conformance.model import CaseFailed, TranscriptLine
+from harness.conformance.case import CaseFailed, TranscriptLine
 from harness.errors import ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
+from harness.protocol.auth import mint_token
 from harness.protocol.messages import loads_json
 from harness.protocol.schema import schema_problems
 

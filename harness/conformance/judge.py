@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from harness.checker import check
-from harness.recording import HistoryRecorder
+from harness.history.recorder import HistoryRecorder
 
 
 def judge_one_key(

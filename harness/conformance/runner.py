@@ -15,10 +15,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from harness.auth import check_secret
 from harness.client.preflight import PreflightFailed, preflight_join
-from harness.conformance.context import CaseContext, SuiteOptions, quote
-from harness.conformance.model import (
+from harness.conformance.case import (
     CASES,
     Case,
     CaseFailed,
@@ -27,6 +25,7 @@ from harness.conformance.model import (
     Grade,
     SuiteResult,
 )
+from harness.conformance.context import CaseContext, SuiteOptions, quote
 from harness.conformance.requirements import Level
 from harness.errors import (
     ConnectionLost,
@@ -37,6 +36,7 @@ from harness.errors import (
     StoreError,
 )
 from harness.protocol import DEFAULT_LIMITS, Limits
+from harness.protocol.auth import check_secret
 
 PREFLIGHT_TIMEOUT = 5.0
 

@@ -113,7 +113,7 @@ class SwarmFaults:
         """Add what the faults did to run.json, once locust has written its part."""
         if self.proxy is None and self.restarter is None:
             return
-        from harness.rundir import write_run_json
+        from harness.run.directory import write_run_json
 
         try:
             info = orjson.loads((run_dir / "run.json").read_bytes())

@@ -3,7 +3,7 @@
     result = build_report("runs/demo", out_dir="reports", thresholds=gather(["notify.p99<50ms"]))
     result.failed  # a threshold or regression breached, or the consistency check failed
 
-All formats render one figures dictionary (:func:`harness.reports.model.build_figures`).
+All formats render one figures dictionary (:func:`harness.reports.figures.build_figures`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 
 from harness.errors import HarnessUsageError
-from harness.metrics import hgrm_text
+from harness.latency.histograms import hgrm_text
+from harness.latency.thresholds import Threshold
 from harness.reports import html, markdown
-from harness.reports.model import Run, build_figures, load_run
+from harness.reports.figures import Run, build_figures, load_run
 from harness.reports.sweep import render_sweep
-from harness.slo import Threshold
 
 
 @dataclass

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from harness.metrics import METRICS, NOTIFICATIONS, OPERATIONS, STATS, format_us
+from harness.latency.histograms import METRICS, NOTIFICATIONS, OPERATIONS, STATS, format_us
 from harness.reports import svg
-from harness.reports.model import COMPARED_STATS, consistency_result
+from harness.reports.figures import COMPARED_STATS, consistency_result
 
 TITLES = {
     "notify": "Notification latency (write to each observer)",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.metrics import METRICS, STATS, format_us
-from harness.reports.model import COMPARED_STATS, consistency_result
+from harness.latency.histograms import METRICS, STATS, format_us
+from harness.reports.figures import COMPARED_STATS, consistency_result
 
 
 def _us(value: float | None) -> str:

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from harness.errors import HarnessUsageError
-from harness.metrics import NOTIFY, format_us, stat_us
+from harness.latency.histograms import NOTIFY, format_us, stat_us
 from harness.reports import svg
-from harness.reports.model import load_run, summary
+from harness.reports.figures import load_run, summary
 
 
 def sweep_points(run_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ deliveries to the others (R4.7). Request handling never awaits, so each request
 is applied atomically.
 
 With ``token_secret`` set, every join must carry a token minted for its session and
-participant (R2.4, :mod:`harness.auth`). Per-connection limits (frame size, unsent
+participant (R2.4, :mod:`harness.protocol.auth`). Per-connection limits (frame size, unsent
 frames, observers) close only the connection that breaks them, and a cap on
 connections turns newcomers away with 1013 (docs/protocol.md, "Server limits").
 
@@ -28,7 +28,6 @@ from types import TracebackType
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from harness.auth import check_secret, check_token
 from harness.protocol import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
@@ -52,6 +51,7 @@ from harness.protocol import (
     encode,
     interpret_request,
 )
+from harness.protocol.auth import check_secret, check_token
 from harness.server.store import Observer, Session, Store
 
 log = logging.getLogger(__name__)

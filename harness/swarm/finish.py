@@ -16,11 +16,11 @@ import orjson
 from harness import __version__
 from harness.checker import check
 from harness.errors import HarnessError
-from harness.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
-from harness.recording import read_history
+from harness.history.reader import read_history
+from harness.latency.thresholds import gather
 from harness.reports import build_report
-from harness.rundir import read_run_json, write_atomically, write_run_json
-from harness.slo import gather
+from harness.run.directory import read_run_json, write_atomically, write_run_json
+from harness.run.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

@@ -28,7 +28,7 @@ import orjson
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.rundir import read_run_json, write_run_json
+from harness.run.directory import read_run_json, write_run_json
 from harness.swarm.finish import finish_run, start_run
 from harness.swarm.live import LiveView
 from harness.swarm.process import SwarmProcess

@@ -24,10 +24,11 @@ from harness.client.base import ClientBase, ClientListener, process_tag
 from harness.client.sync import StoreClient
 from harness.errors import HarnessError, ProtocolViolation, StoreError
 from harness.faults.epochs import EpochFile, epoch_session
-from harness.latency_log import LatencyLog
-from harness.metrics import LatencyRecorder
+from harness.history.events import FRAME_QUOTE_CHARS
+from harness.history.recorder import HistoryRecorder
+from harness.latency.log import LatencyLog
+from harness.latency.recorder import LatencyRecorder
 from harness.protocol import Error, PendingRequest, Reply, Update, request_name
-from harness.recording import FRAME_QUOTE_CHARS, HistoryRecorder
 from harness.swarm.scenarios import Scenario, scenario_named
 
 #: Locust request_type for each protocol request, and for the harness's own rows.

@@ -33,9 +33,9 @@ from harness.errors import (
     RequestTimeout,
     StoreError,
 )
-from harness.pacing import Schedule
+from harness.run.pacing import Schedule
+from harness.run.values import make_value
 from harness.swarm.process import ServerRestarting, SwarmProcess
-from harness.values import make_value
 
 _participant_numbers = itertools.count(1)
 

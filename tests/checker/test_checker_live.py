@@ -85,7 +85,7 @@ def test_failed_writes_seen_by_observers_are_flagged(run: Run) -> None:
     async def scenario() -> Any:
         from harness.client.aio import connect
         from harness.errors import StoreError
-        from harness.recording import HistoryRecorder
+        from harness.history.recorder import HistoryRecorder
 
         recorder = HistoryRecorder()
         async with FailedSetNotifiesServer(port=0) as server:  # noqa: SIM117 (the url comes from the server)
@@ -107,7 +107,7 @@ def test_key_limit_race_is_flagged(run: Run) -> None:
         import asyncio
 
         from harness.client.aio import connect
-        from harness.recording import HistoryRecorder
+        from harness.history.recorder import HistoryRecorder
 
         recorder = HistoryRecorder()
         async with KeyLimitRaceServer(port=0) as server:

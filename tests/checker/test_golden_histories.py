@@ -14,7 +14,7 @@ import pytest
 
 from harness.checker import KINDS, check
 from harness.cli import main
-from harness.recording import History, read_history
+from harness.history.reader import History, read_history
 
 GOLDEN = Path(__file__).parent / "golden"
 FILES = sorted(GOLDEN.glob("*.jsonl"))

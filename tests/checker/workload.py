@@ -9,9 +9,9 @@ from typing import Any
 
 from harness.client.aio import StoreClient, connect
 from harness.errors import StoreError
-from harness.recording import HistoryRecorder
+from harness.history.recorder import HistoryRecorder
+from harness.run.values import make_value
 from harness.server.aio import ReferenceServer
-from harness.values import make_value
 
 
 async def record_workload(

@@ -12,8 +12,8 @@ import pytest
 from harness.client.base import ClientListener
 from harness.client.sync import StoreClient, connect
 from harness.errors import ConnectionLost, ProtocolViolation, RequestTimeout, StoreError
+from harness.history.recorder import HistoryRecorder
 from harness.protocol import ErrorCode, Participant, request_name
-from harness.recording import HistoryRecorder
 from harness.server.aio import ReferenceServer
 from harness.server.embedded import EmbeddedServer
 

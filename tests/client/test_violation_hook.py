@@ -27,7 +27,7 @@ from harness.client import aio, sync
 from harness.client.base import ClientBase, ClientListener
 from harness.client.wire import Wire
 from harness.errors import ProtocolViolation
-from harness.recording import HistoryRecorder
+from harness.history.recorder import HistoryRecorder
 
 P = {"id": "q", "name": "Q"}
 

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.conformance.case import Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
-from harness.conformance.model import Grade, SuiteResult
 from harness.conformance.runner import run_suite, select_cases
 from harness.server.aio import ReferenceServer
 from harness.server.embedded import EmbeddedServer

@@ -15,8 +15,8 @@ import pytest
 from suite_runs import FAULT_OPTIONS, run_against
 
 from harness.cli import main
+from harness.conformance.case import Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
-from harness.conformance.model import Grade, SuiteResult
 from harness.conformance.runner import SuiteCannotRun, preflight, select_cases
 from harness.protocol import Join
 from harness.server.aio import ReferenceServer

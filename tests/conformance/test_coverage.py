@@ -7,7 +7,7 @@ import fnmatch
 import re
 from pathlib import Path
 
-from harness.conformance.model import register
+from harness.conformance.case import register
 from harness.conformance.requirements import REQUIREMENTS, Level
 from harness.conformance.runner import select_cases
 

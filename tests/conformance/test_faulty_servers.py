@@ -6,7 +6,7 @@ import pytest
 from faulty_servers import FAULTY_SERVERS, SHOULD_ONLY_FAULTS
 from suite_runs import catch_table, caught_by, run_against
 
-from harness.conformance.model import Grade
+from harness.conformance.case import Grade
 
 #: The case each fault is built to break. Others may catch it too; this one must.
 CAUGHT_BY: dict[str, str] = {

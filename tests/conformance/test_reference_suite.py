@@ -9,8 +9,8 @@ import orjson
 import pytest
 from suite_runs import run_against
 
+from harness.conformance.case import Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
-from harness.conformance.model import Grade, SuiteResult
 from harness.conformance.reports import REPORT_FILES, write_reports
 from harness.conformance.runner import select_cases
 

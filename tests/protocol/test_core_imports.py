@@ -12,7 +12,7 @@ FORBIDDEN = ("asyncio", "websockets", "gevent", "locust")
 
 def test_importing_the_protocol_core_pulls_in_no_io_framework():
     probe = (
-        "import sys, harness.protocol, harness.protocol.schema, harness.values\n"
+        "import sys, harness.protocol, harness.protocol.schema, harness.run.values\n"
         f"print(','.join(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))"
     )
     result = subprocess.run(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.loadgen import LoadPlan, run_load
-from harness.pacing import OPEN, TOTAL, LoadModel
 from harness.protocol import Error, ErrorCode, Set
+from harness.run.loadgen import LoadPlan, run_load
+from harness.run.pacing import OPEN, TOTAL, LoadModel
 from harness.server.aio import Connection, ReferenceServer
 from harness.server.embedded import EmbeddedServer
 

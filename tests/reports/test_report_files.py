@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from harness.cli import main
-from harness.latency_log import read_latency
-from harness.metrics import STATS, stat_us
+from harness.latency.histograms import STATS, stat_us
+from harness.latency.log import read_latency
+from harness.latency.thresholds import gather
 from harness.reports import build_report, render_sweep
-from harness.slo import gather
 
 
 def test_report_json_holds_every_figure(runs: tuple[Path, Path], tmp_path: Path) -> None:

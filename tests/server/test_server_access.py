@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from harness.auth import SECRET_ENV, mint_token
 from harness.cli import main
 from harness.client.aio import connect
 from harness.errors import HarnessUsageError, StoreError
 from harness.protocol import ErrorCode
+from harness.protocol.auth import SECRET_ENV, mint_token
 from harness.server.aio import ReferenceServer
 from harness.server.embedded import LISTENING_LINE, EmbeddedServer
 

@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from harness.conformance.case import case
 from harness.conformance.context import CaseContext, Observed, RawConnection
 from harness.conformance.judge import checker_problems, judge_one_key
-from harness.conformance.model import case
 from harness.errors import HarnessError, StoreError
+from harness.history.recorder import HistoryRecorder
 from harness.protocol import ErrorCode
-from harness.recording import HistoryRecorder
 
 
 async def wait_all(observers: Iterable[Observed], count: int, timeout: float) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.conformance.case import case, register
 from harness.conformance.context import CaseContext
-from harness.conformance.model import case, register
 from harness.protocol import ErrorCode
 
 

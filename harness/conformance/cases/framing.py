@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from harness.conformance.case import case
 from harness.conformance.context import CaseContext
-from harness.conformance.model import case
 from harness.errors import ConnectionLost
 from harness.protocol import CLOSE_FRAME_TOO_LARGE, ErrorCode
 

@@ -10,12 +10,12 @@ from typing import Any
 import jwt
 import orjson
 
-from harness.auth import mint_token
 from harness.client.aio import StoreClient
+from harness.conformance.case import CaseSkipped, case, register
 from harness.conformance.context import CaseContext
-from harness.conformance.model import CaseSkipped, case, register
 from harness.errors import ConnectionLost, StoreError
 from harness.protocol import CLOSE_UNAUTHORIZED, ErrorCode
+from harness.protocol.auth import mint_token
 
 #: A token no real access check should accept: R2.4 is judged only when it is refused.
 BOGUS_TOKEN = "store-harness-conformance:deliberately-invalid-token"

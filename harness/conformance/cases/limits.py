@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from harness.client.aio import StoreClient
+from harness.conformance.case import case, register
 from harness.conformance.context import CaseContext
-from harness.conformance.model import case, register
 from harness.protocol import ErrorCode, utf8_length
 
 #: Name, one character of that UTF-8 width.

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from harness.conformance.case import case, register
 from harness.conformance.cases.limits import sized_value
 from harness.conformance.context import CaseContext
-from harness.conformance.model import case, register
 from harness.protocol import ErrorCode
 
 

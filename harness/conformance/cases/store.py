@@ -6,8 +6,8 @@ import asyncio
 
 import orjson
 
+from harness.conformance.case import case, register
 from harness.conformance.context import CaseContext
-from harness.conformance.model import case, register
 from harness.protocol import ErrorCode
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.conformance.model import SuiteResult
+from harness.conformance.case import SuiteResult
 from harness.conformance.reports.page import render_html, render_matrix
 from harness.conformance.reports.text import render_json, render_junit, render_markdown
 

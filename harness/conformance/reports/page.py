@@ -13,7 +13,7 @@ from html import escape
 import orjson
 
 from harness import __version__
-from harness.conformance.model import CaseResult, Grade, SuiteResult
+from harness.conformance.case import CaseResult, Grade, SuiteResult
 from harness.conformance.reports.text import verdict
 from harness.conformance.requirements import REQUIREMENTS, SECTIONS
 

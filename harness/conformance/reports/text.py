@@ -8,7 +8,7 @@ from collections import Counter
 import orjson
 
 from harness import __version__
-from harness.conformance.model import CaseResult, Grade, SuiteResult
+from harness.conformance.case import CaseResult, Grade, SuiteResult
 from harness.conformance.requirements import REQUIREMENTS, SECTIONS
 
 GRADE_MARK = {

@@ -17,8 +17,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness import __version__
 from harness.errors import HarnessUsageError
-from harness.latency_log import LatencyData, read_latency
-from harness.metrics import (
+from harness.latency.histograms import (
     METRICS,
     NOTIFICATIONS,
     NOTIFY,
@@ -27,7 +26,8 @@ from harness.metrics import (
     stat_us,
     summarize,
 )
-from harness.slo import Outcome, Threshold, evaluate
+from harness.latency.log import LatencyData, read_latency
+from harness.latency.thresholds import Outcome, Threshold, evaluate
 
 #: The statistics a comparison lists deltas for.
 COMPARED_STATS = ("p50", "p90", "p99", "p99.9", "max")

@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from harness.errors import HarnessUsageError
-from harness.latency_log import read_latency
-from harness.loadgen import LoadPlan, run_load
-from harness.pacing import OPEN, LoadModel
+from harness.latency.log import read_latency
 from harness.reports import build_report
+from harness.run.loadgen import LoadPlan, run_load
+from harness.run.pacing import OPEN, LoadModel
 
 
 def test_a_run_directory_holds_run_json_latency_history_and_verdict(
@@ -67,7 +67,7 @@ def test_a_killed_run_still_reports_what_it_measured_marked_partial(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "harness.loadgen",
+            "harness.run.loadgen",
             str(run_dir),
             "--participants",
             "3",

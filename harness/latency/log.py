@@ -24,21 +24,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import orjson
 from hdrh.histogram import HdrHistogram
 
-from harness.metrics import (
+from harness.latency.histograms import (
     HIGHEST_US,
     LOWEST_US,
     SIGNIFICANT_DIGITS,
-    LatencyRecorder,
     clock_name,
     decode_histogram,
     encode_histogram,
     merge,
 )
+
+if TYPE_CHECKING:  # the recorder writes to this log; the log only reads its counts
+    from harness.latency.recorder import LatencyRecorder
 
 FORMAT = "store-harness-latency"
 VERSION = 1

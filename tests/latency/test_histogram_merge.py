@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.latency_log import LatencyLog, read_latency
-from harness.metrics import (
+from harness.latency.histograms import (
     HIGHEST_US,
     STATS,
     decode_histogram,
@@ -17,6 +16,7 @@ from harness.metrics import (
     stat_us,
     summarize,
 )
+from harness.latency.log import LatencyLog, read_latency
 
 
 def _values(seed: int, count: int) -> list[int]:

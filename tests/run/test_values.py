@@ -1,4 +1,4 @@
-"""harness.values: every value the harness writes can be read back (the checker relies on it)."""
+"""harness.run.values: every value the harness writes reads back (the checker relies on it)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.values import WrittenValue, make_value, parse_value
+from harness.run.values import WrittenValue, make_value, parse_value
 
 writers = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
 

@@ -1,37 +1,10 @@
-"""Histories: what every participant did and saw, as JSONL, for the consistency checker.
-
-    recorder = HistoryRecorder("history.jsonl")       # or HistoryRecorder() to keep it in memory
-    async with connect(url, listeners=[recorder]) as client:
-        ...
-    recorder.close()
-    verdict = check(read_history(["history.jsonl"]))
-
-One JSON object per line. The first line of a file is a ``header`` naming the
-process and its clock domain; then, porcupine-style, every request is an
-``invoke`` and a ``done`` (``result`` ok / value / observing / joined / error,
-or ``unknown`` when no reply came: a timeout or a lost connection, where the
-server may or may not have applied it), every update is an ``update``, every
-connection end is a ``closed``, and every frame that broke the spec is a
-``violation`` quoting it (``kind``, ``requirement``, ``reason``, ``frame``).
-Times ``t`` are ``time.monotonic_ns()``: comparable between processes of one
-Linux boot (the clock domain names host and boot id), never across machines, so
-the checker compares times only within one domain. Files from many processes (a
-swarm's workers) are read together.
-
-Lines are written whole and flushed every ``flush_events`` events or
-``flush_interval`` seconds, so a crash loses at most the last moments and never
-leaves a half-written line that the reader would mistake for data.
-"""
+"""The history recorder: a client listener that writes every event of its clients."""
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
-import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,6 +12,8 @@ import orjson
 
 from harness.client.base import ClientBase, ClientListener
 from harness.errors import HarnessUsageError, ProtocolViolation
+from harness.history.events import FRAME_QUOTE_CHARS, header_event, update_fields
+from harness.history.reader import History, read_history
 from harness.protocol import (
     Error,
     Get,
@@ -54,36 +29,7 @@ from harness.protocol import (
     Value,
 )
 
-FORMAT_VERSION = 1
-#: A violation event quotes this many characters of the frame at most.
-FRAME_QUOTE_CHARS = 4000
 _OPS = {Set: "set", Get: "get", Observe: "observe", StopObserving: "stop", Join: "join"}
-
-
-class HistoryError(HarnessUsageError):
-    """A history file cannot be read; the message names the file and line."""
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        # Without a boot id, only this process's own events can be compared in time.
-        return f"pid{os.getpid()}-{time.time_ns()}"
-
-
-def header_event(process: str | None = None) -> dict[str, Any]:
-    host = socket.gethostname()
-    return {
-        "ev": "header",
-        "format": FORMAT_VERSION,
-        "process": process or f"{host}/{os.getpid()}",
-        "host": host,
-        "pid": os.getpid(),
-        "clock": f"{host}/{_boot_id()}",
-        "wall_ns": time.time_ns(),
-        "mono_ns": time.monotonic_ns(),
-    }
 
 
 class HistoryRecorder(ClientListener):
@@ -245,7 +191,7 @@ class HistoryRecorder(ClientListener):
             event["frame"] = text[:FRAME_QUOTE_CHARS]
             if len(text) > FRAME_QUOTE_CHARS:
                 event["frame_chars"] = len(text)
-            event.update(_update_fields(text))
+            event.update(update_fields(text))
         # Recorded even after stop_recording (a violation stands on its own, and the
         # verdict must never be valid when a participant saw one). Not flushed here: in
         # gevent mode this runs in the hub, which must not wait for the flusher's lock.
@@ -320,101 +266,3 @@ class HistoryRecorder(ClientListener):
         self.flush()
         assert self.path is not None
         return read_history([self.path])
-
-
-# --- reading ---------------------------------------------------------------------------
-
-
-@dataclass
-class History:
-    """Events from one or more files; ``domain`` of each event indexes ``clocks``."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    clocks: list[str] = field(default_factory=list)
-    processes: list[str] = field(default_factory=list)
-    #: Lines a crash cut short (no newline, not JSON); skipped, and said so in verdicts.
-    truncated: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_events(cls, events: Iterable[dict[str, Any]], source: str = "events") -> History:
-        history = cls()
-        history._add(iter(events), source)
-        return history
-
-    def _add(self, events: Iterator[dict[str, Any]], source: str) -> None:
-        domain = -1
-        for number, event in enumerate(events, 1):
-            kind = event.get("ev")
-            if kind == "header":
-                clock = str(event.get("clock", source))
-                if clock not in self.clocks:
-                    self.clocks.append(clock)
-                domain = self.clocks.index(clock)
-                self.processes.append(str(event.get("process", source)))
-                continue
-            if domain < 0:
-                raise HistoryError(f"{source}: line {number}: events before the header line")
-            if kind not in _REQUIRED:
-                raise HistoryError(f"{source}: line {number}: unknown event kind {kind!r}")
-            for name, kinds in _REQUIRED[kind]:
-                if not isinstance(event.get(name), kinds):
-                    raise HistoryError(
-                        f"{source}: line {number}: {kind} event without a valid {name!r}"
-                    )
-            event["d"] = domain
-            self.events.append(event)
-
-
-def _update_fields(frame: str) -> dict[str, Any]:
-    """``obs`` and ``key`` of an offending update frame, so the checker can place it."""
-    try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(data, dict) or data.get("type") != "update":
-        return {}
-    fields = {"obs": data.get("observerId"), "key": data.get("key")}
-    return {name: value for name, value in fields.items() if isinstance(value, str)}
-
-
-_STR, _INT, _OPT = (str,), (int,), (str, type(None))
-_REQUIRED: dict[str, list[tuple[str, tuple[type, ...]]]] = {
-    "invoke": [("t", _INT), ("conn", _STR), ("req", _INT), ("op", _STR)],
-    "done": [("t", _INT), ("conn", _STR), ("req", _INT), ("result", _STR)],
-    "update": [("t", _INT), ("conn", _STR), ("obs", _STR), ("key", _STR), ("value", _OPT)],
-    "closed": [("t", _INT), ("conn", _STR)],
-    "violation": [("t", _INT), ("conn", _STR), ("reason", _STR)],
-}
-
-
-def read_history(paths: Iterable[str | os.PathLike[str]]) -> History:
-    """Read and merge history files; raises HistoryError naming the file and line."""
-    history = History()
-    for path in paths:
-        history._add(_read_lines(Path(path), history), str(path))
-    return history
-
-
-def _read_lines(path: Path, history: History) -> Iterator[dict[str, Any]]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise HistoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    lines = data.split(b"\n")
-    last = len(lines) - 1
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            if number - 1 == last:  # no newline after it: the writer died mid-line
-                history.truncated.append(f"{path}: line {number}")
-                continue
-            raise HistoryError(f"{path}: line {number}: not JSON ({exc})") from None
-        if not isinstance(event, dict):
-            raise HistoryError(f"{path}: line {number}: not a JSON object")
-        yield event
-
-
-__all__ = ["History", "HistoryError", "HistoryRecorder", "header_event", "read_history"]

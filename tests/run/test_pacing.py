@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessUsageError
-from harness.loadgen import LoadPlan, run_load
-from harness.metrics import stat_us
-from harness.pacing import CLOSED, OPEN, TOTAL, LoadModel, Schedule
+from harness.latency.histograms import stat_us
 from harness.protocol import Set
+from harness.run.loadgen import LoadPlan, run_load
+from harness.run.pacing import CLOSED, OPEN, TOTAL, LoadModel, Schedule
 from harness.server.aio import Connection, ReferenceServer
 from harness.server.embedded import EmbeddedServer
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from harness.client.aio import StoreClient
 from harness.errors import StoreError
-from harness.metrics import CLOCK_MONOTONIC, CLOCK_WALL, LatencyRecorder, stat_us
-from harness.values import make_value
+from harness.latency.histograms import CLOCK_MONOTONIC, CLOCK_WALL, stat_us
+from harness.latency.recorder import LatencyRecorder
+from harness.run.values import make_value
 
 WRITES, OBSERVERS = 40, 3
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 
-from harness.loadgen import LoadPlan, run_load
-from harness.pacing import OPEN, TOTAL, LoadModel
 from harness.reports import build_report
+from harness.run.loadgen import LoadPlan, run_load
+from harness.run.pacing import OPEN, TOTAL, LoadModel
 from harness.server.embedded import EmbeddedServer
 
 DELAY_S = 0.050

@@ -8,10 +8,10 @@ import pytest
 
 from harness.cli import main
 from harness.errors import HarnessUsageError
-from harness.latency_log import LatencyLog
-from harness.metrics import new_histogram
-from harness.rundir import write_run_json
-from harness.slo import evaluate, gather, load_slo_file, parse_threshold
+from harness.latency.histograms import new_histogram
+from harness.latency.log import LatencyLog
+from harness.latency.thresholds import evaluate, gather, load_slo_file, parse_threshold
+from harness.run.directory import write_run_json
 
 
 @pytest.mark.parametrize(

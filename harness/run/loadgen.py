@@ -1,8 +1,8 @@
 """A small asyncio load generator that writes a run directory.
 
 N participants join one session and observe the same keys; ``writers`` of
-them write stamped values (:func:`harness.values.make_value`) in a closed loop
-or at a fixed rate (open model, :mod:`harness.pacing`), bounded by time and by
+them write stamped values (:func:`harness.run.values.make_value`) in a closed loop
+or at a fixed rate (open model, :mod:`harness.run.pacing`), bounded by time and by
 a count. Every observer is notified of every write, so notifications a second
 = write rate x participants. At the end each participant reads a key and
 stops observing, so every operation appears in the report.
@@ -10,11 +10,11 @@ stops observing, so every operation appears in the report.
 The run directory is the contract the locust swarm follows too::
 
     RUN_DIR/run.json          what ran; "complete" stays false until it ends cleanly
-    RUN_DIR/latency/*.jsonl   interval histograms, one file per process (harness.latency_log)
+    RUN_DIR/latency/*.jsonl   interval histograms, one file per process (harness.latency.log)
     RUN_DIR/history/*.jsonl   operation histories, when a history recorder is given
     RUN_DIR/verdict.json      the consistency checker's verdict, when one ran
 
-    python -m harness.loadgen --participants 20 --rate 50 --model open --duration 10 runs/demo
+    python -m harness.run.loadgen --participants 20 --rate 50 --model open --duration 10 runs/demo
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ from harness.checker import check
 from harness.client.aio import StoreClient
 from harness.client.base import ClientListener
 from harness.errors import ConnectionLost, HarnessError, HarnessUsageError, StoreError
-from harness.latency_log import LatencyLog
-from harness.metrics import LatencyRecorder
-from harness.pacing import (
+from harness.history.reader import read_history
+from harness.history.recorder import HistoryRecorder
+from harness.latency.log import LatencyLog
+from harness.latency.recorder import LatencyRecorder
+from harness.run.directory import write_run_json
+from harness.run.pacing import (
     CLOSED,
     MODELS,
     OPEN,
@@ -49,9 +52,7 @@ from harness.pacing import (
     Schedule,
     sleep_until,
 )
-from harness.recording import HistoryRecorder, read_history
-from harness.rundir import write_run_json
-from harness.values import make_value
+from harness.run.values import make_value
 
 SCENARIO = "broadcast"
 #: How long to wait after the last write for its notifications to arrive.
@@ -260,7 +261,7 @@ async def _bounded_gather(coroutines: object, limit: int = 50) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.loadgen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.run.loadgen", description=__doc__)
     parser.add_argument("run_dir", help="directory to write the run into")
     parser.add_argument("--url", help="server (default: start the embedded reference server)")
     parser.add_argument("--participants", type=int, default=10)

@@ -15,8 +15,10 @@ import pytest
 
 from harness.client.aio import connect
 from harness.errors import RequestTimeout
+from harness.history.events import HistoryError
+from harness.history.reader import read_history
+from harness.history.recorder import HistoryRecorder
 from harness.protocol import Get
-from harness.recording import HistoryError, HistoryRecorder, read_history
 from harness.server.aio import Connection, ReferenceServer
 
 Run = Callable[[Awaitable[Any]], Any]
@@ -90,7 +92,7 @@ def test_a_crash_keeps_every_complete_line(tmp_path: Path) -> None:
     path = tmp_path / "crash.jsonl"
     script = f"""
 import os
-from harness.recording import HistoryRecorder
+from harness.history.recorder import HistoryRecorder
 from harness.client.base import ClientBase
 from harness.protocol import PendingRequest, Set
 recorder = HistoryRecorder({str(path)!r}, flush_events=1)

@@ -1,155 +1,40 @@
-"""Latency in HDR histograms: recording, percentiles, formatting, merging.
+"""The client listener that records latency into HDR histograms.
 
-This module owns every percentile the harness prints. Values are recorded in
-microseconds from 1 µs to 60 s at 3 significant digits, so any reported figure
-is within 0.1% of the true value, and histograms merge by addition: merging
-the histograms of many processes or runs equals recording everything in one.
-
-:class:`LatencyRecorder` is a client listener that records per-operation
-latency (``join``, ``set``, ``get``, ``observe``, ``stopObserving``) and
-notification latency: ``notify`` (a write to each observer that received it)
-and ``fanout`` (a write to the last observer that received it). It rolls its
-histograms every second into a :class:`harness.latency_log.LatencyLog`, so a
-run directory holds latency and throughput over time, and a killed run keeps
-what it measured.
+:class:`LatencyRecorder` records per-operation latency (``join``, ``set``,
+``get``, ``observe``, ``stopObserving``) and notification latency: ``notify``
+(a write to each observer that received it) and ``fanout`` (a write to the last
+observer that received it). It rolls its histograms every second into a
+:class:`harness.latency.log.LatencyLog`, so a run directory holds latency and
+throughput over time, and a killed run keeps what it measured.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from time import monotonic_ns
 from typing import TYPE_CHECKING, Protocol
 
 from hdrh.histogram import HdrHistogram
 
 from harness.client.base import ClientBase, ClientListener
+from harness.latency.histograms import (
+    CLOCK_MONOTONIC,
+    CLOCK_WALL,
+    FANOUT,
+    LOWEST_US,
+    NO_REPLY,
+    NOTIFY,
+    clamp_us,
+    clock_name,
+    new_histogram,
+)
 from harness.protocol import Error, PendingRequest, Reply, Set, Update, request_name
-from harness.values import parse_value
+from harness.run.values import parse_value
 
 if TYPE_CHECKING:
-    from harness.latency_log import LatencyLog
-
-LOWEST_US = 1
-HIGHEST_US = 60_000_000
-SIGNIFICANT_DIGITS = 3
-
-OPERATIONS = ("join", "set", "get", "observe", "stopObserving")
-NOTIFY, FANOUT = "notify", "fanout"
-NOTIFICATIONS = (NOTIFY, FANOUT)
-METRICS = (NOTIFY, FANOUT, *OPERATIONS)
-#: The statistics thresholds and reports speak of, in the order reports list them.
-STATS = ("p50", "p90", "p99", "p99.9", "max", "mean")
-#: The error code under which requests that got no reply (timeout, lost connection) count.
-NO_REPLY = "NO_REPLY"
-
-#: How notification latency was timed: on this process's monotonic clock (writer
-#: and observer share it), or from the wall-clock stamp in the value (another process).
-CLOCK_MONOTONIC, CLOCK_WALL = "monotonic", "wall"
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-
-
-def encode_histogram(histogram: HdrHistogram) -> str:
-    """The histogram in HdrHistogram's compressed V2 encoding, base64 text (lossless)."""
-    return histogram.encode().decode("ascii")
-
-
-def decode_histogram(text: str) -> HdrHistogram:
-    histogram = HdrHistogram.decode(text.encode("ascii"))
-    if histogram.get_highest_equivalent_value(HIGHEST_US) < HIGHEST_US:
-        raise ValueError("histogram range is narrower than 1 µs..60 s")
-    return histogram
-
-
-def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
-    """One histogram holding every value of ``histograms``."""
-    total = new_histogram()
-    for histogram in histograms:
-        total.add(histogram)
-    return total
-
-
-def stat_us(histogram: HdrHistogram, stat: str) -> float:
-    """One statistic of ``histogram`` in microseconds; ``stat`` is one of :data:`STATS`."""
-    if stat == "max":
-        return float(histogram.get_highest_equivalent_value(histogram.get_max_value()))
-    if stat == "min":
-        return float(histogram.get_min_value())
-    if stat == "mean":
-        return float(histogram.get_mean_value())
-    if not stat.startswith("p"):
-        raise ValueError(f"unknown statistic {stat!r}; use one of {', '.join(STATS)}")
-    return float(histogram.get_value_at_percentile(float(stat[1:])))
-
-
-def summarize(histogram: HdrHistogram) -> dict[str, float]:
-    """Count, min and every statistic of :data:`STATS`, in microseconds."""
-    figures: dict[str, float] = {"count": float(histogram.get_total_count())}
-    if histogram.get_total_count():
-        figures["min"] = float(histogram.get_min_value())
-        figures.update((stat, stat_us(histogram, stat)) for stat in STATS)
-    return figures
-
-
-def percentile_curve(histogram: HdrHistogram, ticks_per_half: int = 5) -> list[tuple[float, float]]:
-    """(percentile, value µs) points of the distribution, as HdrHistogram's plotter draws it."""
-    points: list[tuple[float, float]] = []
-    if not histogram.get_total_count():
-        return points
-    for item in histogram.get_percentile_iterator(ticks_per_half):
-        value = histogram.get_highest_equivalent_value(item.value_iterated_to)
-        points.append((item.percentile_level_iterated_to, float(value)))
-    return points
-
-
-def format_us(us: float) -> str:
-    """A latency for people: ``850 µs``, ``12.3 ms``, ``1.50 s``."""
-    if math.isnan(us):
-        return "n/a"
-    if us < 1_000:
-        return f"{us:.0f} µs"
-    if us < 1_000_000:
-        ms = us / 1_000
-        return f"{ms:.3g} ms" if ms < 100 else f"{ms:.0f} ms"
-    return f"{us / 1_000_000:.3g} s"
-
-
-def hgrm_text(histogram: HdrHistogram, ticks_per_half: int = 5, unit_ratio: float = 1000.0) -> str:
-    """The percentile distribution as HdrHistogram prints it (values in ms by default)."""
-    out = io.StringIO()
-    out.write(f"{'Value':>12} {'Percentile':>14} {'TotalCount':>10} {'1/(1-Percentile)':>14}\n\n")
-    total = histogram.get_total_count()
-    if total:
-        for item in histogram.get_percentile_iterator(ticks_per_half):
-            value = histogram.get_highest_equivalent_value(item.value_iterated_to) / unit_ratio
-            fraction = item.percentile_level_iterated_to / 100
-            count = item.total_count_to_this_value
-            if fraction < 1:
-                out.write(
-                    f"{value:12.3f} {fraction:14.12f} {count:10d} {1 / (1 - fraction):14.2f}\n"
-                )
-            else:
-                out.write(f"{value:12.3f} {fraction:14.12f} {count:10d}\n")
-    mean = histogram.get_mean_value() / unit_ratio if total else 0.0
-    stddev = histogram.get_stddev() / unit_ratio if total else 0.0
-    peak = histogram.get_highest_equivalent_value(histogram.get_max_value()) / unit_ratio
-    out.write(f"#[Mean    = {mean:12.3f}, StdDeviation   = {stddev:12.3f}]\n")
-    out.write(f"#[Max     = {peak:12.3f}, Total count    = {total:12d}]\n")
-    buckets, sub_buckets = histogram.bucket_count, histogram.sub_bucket_count
-    out.write(f"#[Buckets = {buckets:12d}, SubBuckets     = {sub_buckets:12d}]\n")
-    return out.getvalue()
-
-
-def clock_name(counts: Mapping[str, int]) -> str:
-    """``monotonic``, ``wall``, ``mixed`` or ``none``: how a run's notifications were timed."""
-    used = [clock for clock in (CLOCK_MONOTONIC, CLOCK_WALL) if counts.get(clock)]
-    return used[0] if len(used) == 1 else ("mixed" if used else "none")
+    from harness.latency.log import LatencyLog
 
 
 class IntervalSink(Protocol):
@@ -165,7 +50,7 @@ class LatencyRecorder(ClientListener):
     calls this about 20,000 times a second per process. Writes made through a
     client of this process are timed on its monotonic clock; writes seen only
     as updates are timed from the wall-clock stamp their value carries
-    (:func:`harness.values.make_value`), so clock skew between machines shows up
+    (:func:`harness.run.values.make_value`), so clock skew between machines shows up
     there. A write's fan-out completes at its last observer in this process;
     it is recorded once no update for it came for ``fanout_window_s``.
     """
@@ -245,7 +130,7 @@ class LatencyRecorder(ClientListener):
             counts = self._counts.get(name)
             if counts is None:
                 counts = self._counts[name] = {}
-            us = _clamp((done_ns - start) // 1000)
+            us = clamp_us((done_ns - start) // 1000)
             counts[us] = counts.get(us, 0) + 1
 
     def update_received(self, client: ClientBase, update: Update, received_ns: int) -> None:
@@ -263,7 +148,7 @@ class LatencyRecorder(ClientListener):
         latency = (received_ns - write[0]) // 1000
         if latency < LOWEST_US:
             self.skewed += 1
-        us = _clamp(latency)
+        us = clamp_us(latency)
         counts = self._notify_counts
         counts[us] = counts.get(us, 0) + 1
         self.clocks[write[2]] += 1
@@ -321,7 +206,7 @@ class LatencyRecorder(ClientListener):
                 break
             done.append(value)
             if last:
-                fanout.record_value(_clamp((last - start) // 1000))
+                fanout.record_value(clamp_us((last - start) // 1000))
         for value in done:
             del self._writes[value]
 
@@ -331,7 +216,3 @@ class LatencyRecorder(ClientListener):
 
     def _wall_second(self, mono_ns: int) -> int:
         return (mono_ns + self._wall_offset) // 1_000_000_000
-
-
-def _clamp(us: int) -> int:
-    return LOWEST_US if us < LOWEST_US else (HIGHEST_US if us > HIGHEST_US else us)

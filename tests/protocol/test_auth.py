@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 
-from harness.auth import MIN_SECRET_BYTES, check_secret, check_token, mint_token
 from harness.errors import HarnessUsageError
+from harness.protocol.auth import MIN_SECRET_BYTES, check_secret, check_token, mint_token
 
 SECRET = "correct-horse-battery-staple-0123456789"
 OTHER_SECRET = "another-secret-entirely-0123456789abcdef"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessUsageError
-from harness.metrics import METRICS, STATS, format_us
+from harness.latency.histograms import METRICS, STATS, format_us
 
 ERRORS = "errors"
 UNITS_US = {"us": 1.0, "µs": 1.0, "ms": 1_000.0, "s": 1_000_000.0}

@@ -1,0 +1,1 @@
+"""Histories: the event format, the recorder (a client listener) and the reader."""

@@ -1,0 +1,1 @@
+"""Latency: HDR histograms, the client-side recorder, the interval log, thresholds."""

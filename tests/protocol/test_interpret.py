@@ -175,7 +175,7 @@ def test_value_limit_counts_utf8_bytes(value, accepted):
         {"type": st.sampled_from(["set", "get", "join", "x"]), "id": st.integers(-3, 3)},
         optional={
             "key": st.one_of(st.none(), st.text(max_size=3)),
-            "value": st.one_of(st.none(), st.integers(), st.text(max_size=3)),
+            "value": st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=3)),
         },
     ),
     joined=st.booleans(),

@@ -32,7 +32,7 @@ from harness.protocol import (
     interpret_request,
 )
 from harness.server.aio import Connection, ReferenceServer
-from harness.server.store import Observer, Session
+from harness.server.store import Session, Subscription
 
 # --- ordering and freshness (also used by the consistency checker's live tests) ---
 
@@ -71,7 +71,7 @@ class ReorderingServer(ReferenceServer):
                 observer.deliver(frame)
                 observer.deliver(held)
 
-    def _flush(self, observer: Observer) -> None:
+    def _flush(self, observer: Subscription) -> None:
         self._timers.pop(observer.observer_id, None)
         held = self._held.pop(observer.observer_id, None)
         if held is not None:

@@ -52,7 +52,7 @@ from harness.protocol import (
     interpret_request,
 )
 from harness.protocol.auth import check_secret, check_token
-from harness.server.store import Observer, Session, Store
+from harness.server.store import Session, Store, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Connection:
         self.websocket = websocket
         self.participant: Participant | None = None
         self.session: Session | None = None
-        self.observers: dict[str, Observer] = {}
+        self.observers: dict[str, Subscription] = {}
         self.outbox: deque[bytes] = deque()
         self.ready = asyncio.Event()
         self.closing = False
@@ -110,7 +110,7 @@ class ReferenceServer:
         self.store = Store(limits)
         self.connections: set[Connection] = set()
         self._server: Server | None = None
-        self._delayed: deque[tuple[float, list[tuple[Observer, bytes]]]] = deque()
+        self._delayed: deque[tuple[float, list[tuple[Subscription, bytes]]]] = deque()
         self._delay_wakeup: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

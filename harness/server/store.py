@@ -16,7 +16,9 @@ from harness.protocol import ErrorCode, Limits
 
 
 @dataclass(eq=False, slots=True)
-class Observer:
+class Subscription:
+    """One active observer as the server holds it: where its updates go (R4.1)."""
+
     observer_id: str
     key: str
     deliver: Callable[[bytes], None]
@@ -27,7 +29,7 @@ class Session:
     name: str
     values: dict[str, str] = field(default_factory=dict)
     #: key -> observerId -> observer
-    observers: dict[str, dict[str, Observer]] = field(default_factory=dict)
+    observers: dict[str, dict[str, Subscription]] = field(default_factory=dict)
     connections: int = 0
 
     def is_empty(self) -> bool:
@@ -49,7 +51,7 @@ class Store:
         session.connections += 1
         return session
 
-    def leave(self, session: Session, observers: list[Observer]) -> None:
+    def leave(self, session: Session, observers: list[Subscription]) -> None:
         """A connection closed: end its observers but keep its writes (R4.6)."""
         for observer in observers:
             self.remove_observer(session, observer)
@@ -70,17 +72,17 @@ class Store:
 
     def add_observer(
         self, session: Session, key: str, deliver: Callable[[bytes], None]
-    ) -> Observer:
-        observer = Observer(f"o{next(self._observer_numbers)}", key, deliver)
+    ) -> Subscription:
+        observer = Subscription(f"o{next(self._observer_numbers)}", key, deliver)
         session.observers.setdefault(key, {})[observer.observer_id] = observer
         return observer
 
-    def remove_observer(self, session: Session, observer: Observer) -> None:
+    def remove_observer(self, session: Session, observer: Subscription) -> None:
         by_id = session.observers.get(observer.key)
         if by_id is not None:
             by_id.pop(observer.observer_id, None)
             if not by_id:
                 del session.observers[observer.key]
 
-    def observers_of(self, session: Session, key: str) -> list[Observer]:
+    def observers_of(self, session: Session, key: str) -> list[Subscription]:
         return list(session.observers.get(key, {}).values())

@@ -1,8 +1,8 @@
 """``store-harness``: one subcommand per job, each a thin adapter in harness/commands/.
 
-Exit codes, for every subcommand: 0 passed, 1 the server failed (an anomaly,
-a failed conformance case, a breached threshold), 2 the harness could not run
-(bad options, unreachable server).
+Exit codes, for every subcommand (harness/exits.py): 0 passed, 1 the server
+failed (an anomaly, a failed conformance case, a breached threshold), 2 the
+harness could not run (bad options, unreachable server).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from harness import __version__
 from harness.errors import HarnessError, HarnessUsageError
+from harness.exits import exit_code_for
 
 #: subcommand -> (module under harness.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,8 +27,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fuzz": ("fuzz", "fuzz a server with hostile frames; shrink and replay failures"),
     "proxy": ("proxy", "a fault proxy (latency, bandwidth, drops, partitions) before a server"),
 }
-
-EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,19 +49,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except HarnessUsageError as exc:
-        print(f"store-harness {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except HarnessError as exc:
-        print(f"store-harness {args.command}: could not run: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except KeyboardInterrupt:
-        print(f"store-harness {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
+    except (HarnessError, KeyboardInterrupt, BrokenPipeError) as exc:
+        _tell(args.command, exc)
+        return exit_code_for(exc)
+
+
+def _tell(command: str, exc: BaseException) -> None:
+    if isinstance(exc, BrokenPipeError):
         # The reader went away (`| head`): nothing left to tell anyone.
         sys.stderr.close()
-        return EXIT_OK
+        return
+    if isinstance(exc, KeyboardInterrupt):
+        message = "interrupted"
+    elif isinstance(exc, HarnessUsageError):
+        message = f"error: {exc}"
+    else:
+        message = f"could not run: {exc}"
+    print(f"store-harness {command}: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,23 @@ crashed".
     HarnessError
     ├── StoreError            the server answered with an error code (expected behaviour)
     ├── ProtocolViolation     the server broke the spec; quotes the offending frame
-    ├── RequestTimeout        no reply within the request's timeout (outcome unknown)
-    ├── ConnectionLost        the connection closed with requests still pending (outcome unknown)
+    ├── OutcomeUnknown        no reply: whether the server applied the request is unknown
+    │   ├── RequestTimeout    no reply within the request's timeout
+    │   └── ConnectionLost    the connection closed with the request still pending
+    ├── ServerRestarting      the harness is restarting the server; connect again later
+    ├── PreflightFailed       the server cannot be used at all: unreachable, silent, refusing
+    ├── SuiteCannotRun        the conformance suite cannot run against this server (exit 2)
+    ├── CaseFailed            a conformance case saw the server break its requirement
+    ├── CaseSkipped           a conformance case can say nothing about this server
+    ├── FindingError          the fuzzer found a server failure; stops the batch
+    ├── Unreachable           the fuzzer cannot even connect: nothing to judge a batch by
     └── HarnessUsageError     the user's options or calls are wrong (exit code 2)
+        └── HistoryError      a history file cannot be read; names the file and line
+
+Exit codes follow the tree: :func:`harness.exits.exit_code_for`. A few private
+exceptions stay beside the code whose control flow they are (``_Bad`` in
+protocol/messages.py, ``_Failed``, ``_BudgetSpent`` and ``_ServerGone`` in
+fuzz/engine.py): nothing outside that module ever sees one.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from harness.fuzz.runner import Finding
     from harness.protocol.limits import ErrorCode
 
 
@@ -68,11 +83,19 @@ VIOLATION_KINDS: dict[str, str] = {
 }
 
 
-class RequestTimeout(HarnessError):
+class OutcomeUnknown(HarnessError):
+    """A request got no reply; whether the server applied it is unknown.
+
+    Histories record such a request as completed with ``unknown``, never as failed,
+    and locust's failures table shows it under this name.
+    """
+
+
+class RequestTimeout(OutcomeUnknown):
     """No reply came in time; whether the server applied the request is unknown."""
 
 
-class ConnectionLost(HarnessError):
+class ConnectionLost(OutcomeUnknown):
     """The connection ended while the request was pending; its outcome is unknown."""
 
     def __init__(self, message: str, close_code: int | None = None) -> None:
@@ -80,8 +103,50 @@ class ConnectionLost(HarnessError):
         self.close_code = close_code
 
 
+class ServerRestarting(HarnessError):
+    """A swarm participant connected while the harness was restarting the server; it retries."""
+
+
+class PreflightFailed(HarnessError):
+    """The server cannot be used: unreachable, silent, or refusing the join."""
+
+
+class SuiteCannotRun(HarnessError):
+    """The suite could not run against this server at all (exit code 2)."""
+
+
+class CaseFailed(HarnessError):
+    """The server did not behave as the requirement says."""
+
+    def __init__(self, message: str, *, expected: str = "", got: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.got = got
+
+
+class CaseSkipped(HarnessError):
+    """The case cannot say anything about this server; the reason says why."""
+
+
+class FindingError(HarnessError):
+    """Raised inside a fuzz batch to stop it at the first finding."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.describe())
+        self.finding = finding
+
+
+class Unreachable(HarnessError):
+    """The server would not even accept a connection: nothing to judge a batch by."""
+
+
 class HarnessUsageError(HarnessError):
     """The caller's options are wrong or the harness cannot run as asked."""
+
+
+class HistoryError(HarnessUsageError):
+    """A history file cannot be read; the message names the file and line."""
 
 
 def _quote(frame: str | bytes, limit: int = 300) -> str:

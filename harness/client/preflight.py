@@ -14,17 +14,12 @@ from collections.abc import Callable
 from harness.client.aio import StoreClient
 from harness.errors import (
     ConnectionLost,
-    HarnessError,
+    PreflightFailed,
     ProtocolViolation,
     RequestTimeout,
     StoreError,
 )
 from harness.protocol import ErrorCode, Joined
-
-
-class PreflightFailed(HarnessError):
-    """The server cannot be used: unreachable, silent, or refusing the join."""
-
 
 #: The participant id every preflight joins as (a minted token must name it).
 PREFLIGHT_PARTICIPANT = "preflight"

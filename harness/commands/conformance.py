@@ -21,13 +21,8 @@ from harness.conformance.case import CaseResult, Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
 from harness.conformance.reports import write_matrix, write_reports
 from harness.conformance.reports.text import verdict
-from harness.conformance.runner import (
-    SuiteCannotRun,
-    check_options,
-    check_suite_options,
-    run_suite,
-    select_cases,
-)
+from harness.conformance.runner import check_options, check_suite_options, run_suite, select_cases
+from harness.errors import SuiteCannotRun
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from harness.errors import HarnessUsageError
+from harness.exits import EXIT_FAILED, EXIT_OK
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
         finding = asyncio.run(replay(args.url, frames, timeout=args.timeout))
         if finding is None:
             print(f"fuzz: replay of {len(frames)} frames from {args.replay}: passes now")
-            return 0
+            return EXIT_OK
         print(f"fuzz: replay of {len(frames)} frames from {args.replay}: still fails")
         print(f"  {finding.describe()}")
-        return 1
+        return EXIT_FAILED
     frames_bound, seconds = args.frames, args.seconds
     if frames_bound is None and seconds is None:
         frames_bound, seconds = DEFAULT_FRAMES, DEFAULT_SECONDS
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     summary = f"{result.frames_sent} frames in {result.batches} batches, {result.seconds:.1f}s"
     if result.finding is None:
         print(f"fuzz: nothing found: {summary} (seed {result.seed})")
-        return 0
+        return EXIT_OK
     Path(args.out).write_text(dump_frames(result.frames), encoding="utf-8")
     replayed = {True: "reproduces", False: "did NOT reproduce", None: "could not be replayed"}
     print(f"fuzz: FAILED after {summary} (seed {result.seed})")
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(dump_frames(result.frames))
     print(f"  replay with: store-harness fuzz --url {args.url} --replay {args.out}")
-    return 1
+    return EXIT_FAILED
 
 
 def _validate(args: argparse.Namespace) -> None:

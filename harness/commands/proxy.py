@@ -16,6 +16,7 @@ import contextlib
 import signal
 
 from harness.commands import port_number
+from harness.exits import EXIT_OK
 from harness.faults.spec import FAULT_NAMES
 
 _HELP = {
@@ -83,4 +84,4 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     print(f"store-harness fault proxy stopped: {proxy.stats.to_json()}", flush=True)
-    return 0
+    return EXIT_OK

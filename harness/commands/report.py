@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from harness.exits import exit_code
 from harness.latency.thresholds import gather, parse_percentiles, parse_regression
 
 
@@ -57,4 +58,4 @@ def run(args: argparse.Namespace) -> int:
     for r in (figures.get("comparison") or {}).get("regressions", []):
         state = "passed" if r["passed"] else "REGRESSED"
         print(f"  {r['metric']}.{r['stat']} {r['delta']:+.1%} against the baseline: {state}")
-    return 1 if result.failed else 0
+    return exit_code(result.failed)

@@ -14,6 +14,7 @@ import contextlib
 import os
 
 from harness.commands import port_number
+from harness.exits import EXIT_OK
 from harness.protocol import DEFAULT_MAX_FRAME_BYTES, Limits
 from harness.protocol.auth import SECRET_ENV
 
@@ -95,4 +96,4 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         # A port in use is the user's to fix: one line and exit code 2, not a traceback.
         raise HarnessError(f"cannot listen: {exc.strerror or exc}") from None
-    return 0
+    return EXIT_OK

@@ -29,7 +29,6 @@ from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS
 if TYPE_CHECKING:
     from harness.faults.restart import RestartableServer
 
-EXIT_CANNOT_RUN = 2
 #: Knobs passed straight through to the locustfile's custom arguments.
 PASS_THROUGH = (
     "session", "sessions", "key_space", "value_size", "observers", "writer_fraction",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.commands import swarm
 from harness.errors import HarnessUsageError
+from harness.exits import EXIT_OK
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     counts = _counts(args.users)
     out = Path(args.out or Path("runs") / f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
-    worst = 0
+    worst = EXIT_OK
     run_dirs = []
     with ServerProcess() if not args.url else _Given(args.url) as server:
         for count in counts:

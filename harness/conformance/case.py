@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from harness.conformance.requirements import REQUIREMENTS, Level
+from harness.exits import EXIT_CANNOT_RUN, exit_code
 
 if TYPE_CHECKING:
     from harness.conformance.context import CaseContext
@@ -30,20 +31,6 @@ class Grade(StrEnum):
     SKIPPED = "skipped"
     #: The harness itself broke while running the case: not the server's fault.
     ERROR = "error"
-
-
-class CaseFailed(Exception):
-    """The server did not behave as the requirement says."""
-
-    def __init__(self, message: str, *, expected: str = "", got: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.expected = expected
-        self.got = got
-
-
-class CaseSkipped(Exception):
-    """The case cannot say anything about this server; the reason says why."""
 
 
 _CASE_ID = re.compile(r"^R\d+\.\d+-[a-z0-9][a-z0-9-]*$")
@@ -167,8 +154,8 @@ class SuiteResult:
     @property
     def exit_code(self) -> int:
         if self.cannot_run or self.count(Grade.ERROR):
-            return 2
-        return 1 if self.count(Grade.FAILED) else 0
+            return EXIT_CANNOT_RUN
+        return exit_code(bool(self.count(Grade.FAILED)))
 
     def summary(self) -> dict[str, int]:
         return {str(grade): self.count(grade) for grade in Grade}

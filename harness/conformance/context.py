@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 
 from harness.client.aio import StoreClient
 from harness.client.base import ClientListener
-from harness.conformance.case import CaseFailed, TranscriptLine
-from harness.errors import ProtocolViolation, StoreError
+from harness.conformance.case import TranscriptLine
+from harness.errors import CaseFailed, ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
 from harness.protocol.auth import mint_token
 from harness.protocol.messages import loads_json

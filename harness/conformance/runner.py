@@ -15,34 +15,31 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from harness.client.preflight import PreflightFailed, preflight_join
+from harness.client.preflight import preflight_join
 from harness.conformance.case import (
     CASES,
     Case,
-    CaseFailed,
     CaseResult,
-    CaseSkipped,
     Grade,
     SuiteResult,
 )
 from harness.conformance.context import CaseContext, SuiteOptions, quote
 from harness.conformance.requirements import Level
 from harness.errors import (
+    CaseFailed,
+    CaseSkipped,
     ConnectionLost,
-    HarnessError,
     HarnessUsageError,
+    PreflightFailed,
     ProtocolViolation,
     RequestTimeout,
     StoreError,
+    SuiteCannotRun,
 )
 from harness.protocol import DEFAULT_LIMITS, Limits
 from harness.protocol.auth import check_secret
 
 PREFLIGHT_TIMEOUT = 5.0
-
-
-class SuiteCannotRun(HarnessError):
-    """The suite could not run against this server at all (exit code 2)."""
 
 
 def load_cases() -> dict[str, Case]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import orjson
 
+from harness.run.directory import write_atomically
+
 
 def epoch_session(session: str, epoch: int) -> str:
     """The session name participants of ``epoch`` join (the base name before any restart)."""
@@ -25,9 +27,7 @@ class EpochFile:
         self.path = Path(path)
 
     def write(self, epoch: int, *, restarting: bool) -> None:
-        partial = self.path.with_name(self.path.name + ".tmp")
-        partial.write_bytes(orjson.dumps({"epoch": epoch, "restarting": restarting}))
-        partial.replace(self.path)
+        write_atomically(self.path, orjson.dumps({"epoch": epoch, "restarting": restarting}))
 
     def read(self) -> tuple[int, bool]:
         """(epoch, restarting); a missing file is epoch 0, not restarting."""

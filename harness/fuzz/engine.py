@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from harness.client.preflight import preflight_join
-from harness.errors import HarnessUsageError
+from harness.errors import HarnessUsageError, Unreachable
 
 from .frames import Frame
-from .runner import BatchRunner, Finding, Unreachable
+from .runner import BatchRunner, Finding
 from .strategies import batches
 
 DEFAULT_FRAMES = 2_000

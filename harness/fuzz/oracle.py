@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.protocol import (
-    CLOSE_FRAME_TOO_LARGE,
     ErrorCode,
     Get,
     Join,
@@ -41,7 +40,13 @@ from harness.protocol import (
     request_name,
     utf8_length,
 )
-from harness.protocol.messages import interpret_object, is_integer
+from harness.protocol.closes import (
+    CLOSE_FRAME_TOO_LARGE,
+    CLOSE_INVALID_UTF8,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_UNSUPPORTED_DATA,
+)
+from harness.protocol.messages import KIND_OF, interpret_object, is_integer
 
 from .frames import Frame
 from .jsontext import (
@@ -63,18 +68,9 @@ from .jsontext import (
 #: 1024-byte value escaped at worst (six bytes per byte) and a generous key.
 FRAME_LIMIT_FLOOR = 8 * 1024
 
-CLOSE_INVALID_UTF8 = 1007
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_UNSUPPORTED_DATA = 1003
 
 #: The success reply each request earns (R2.1, R3.1, R4.1, R4.5).
-ANSWER: dict[type, str] = {
-    Join: "joined",
-    Set: "ok",
-    Get: "value",
-    Observe: "observing",
-    StopObserving: "ok",
-}
+ANSWER: dict[type, str] = {cls: kind.reply for cls, kind in KIND_OF.items()}
 #: The requirement each error code answers.
 CODE_REQUIREMENT: dict[ErrorCode, str] = {
     ErrorCode.BAD_REQUEST: "R5.4",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from harness.errors import FindingError, Unreachable
 from harness.protocol import CLOSE_UNAUTHORIZED, ErrorCode, Join, Limits, Participant, to_wire
 from harness.protocol.messages import loads_json
 from harness.protocol.schema import schema_problems
@@ -46,18 +47,6 @@ class Finding:
         where = "" if self.frame_index is None else f" at frame {self.frame_index + 1}"
         sent = "" if self.frame is None else f"\n  frame: {self.frame.describe()}"
         return f"{self.kind}{where}: {self.detail}{sent}"
-
-
-class FindingError(Exception):
-    """Raised inside a batch to stop it at the first finding."""
-
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(finding.describe())
-        self.finding = finding
-
-
-class Unreachable(Exception):
-    """The server would not even accept a connection: nothing to judge a batch by."""
 
 
 class BatchRunner:

@@ -23,9 +23,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.protocol.kinds import GET, JOIN, OBSERVE, SET, STOP_OBSERVING
+
 from .frames import OBSERVER_PLACEHOLDER, SESSION_PLACEHOLDER, Frame
 
-MESSAGE_TYPES = ("set", "get", "observe", "stopObserving", "join")
+# join last: the order is what hypothesis shrinks towards, and saved seeds replay by it.
+MESSAGE_TYPES = tuple(kind.wire for kind in (SET, GET, OBSERVE, STOP_OBSERVING, JOIN))
 
 #: Characters that trip up text handling: NUL, BOM, bidi overrides, line and
 #: paragraph separators, non-characters, a combining mark, astral code points.
@@ -161,7 +164,7 @@ def _fields(kind: str, draw: Any, max_value_bytes: int) -> dict[str, Any]:
         fields["session"] = SESSION_PLACEHOLDER
         name = draw(st.one_of(st.just("Fuzz"), odd_text))
         fields["participant"] = {"id": draw(st.one_of(st.just("fuzz"), keys)), "name": name}
-    elif kind == "stopObserving":
+    elif kind == STOP_OBSERVING.wire:
         choices = st.sampled_from([OBSERVER_PLACEHOLDER, "o1", "nobody", ""])
         fields["observerId"] = draw(st.one_of(choices, odd_text))
     else:

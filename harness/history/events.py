@@ -33,15 +33,11 @@ from typing import Any
 
 import orjson
 
-from harness.errors import HarnessUsageError
+from harness.errors import HistoryError as HistoryError
 
 FORMAT_VERSION = 1
 #: A violation event quotes this many characters of the frame at most.
 FRAME_QUOTE_CHARS = 4000
-
-
-class HistoryError(HarnessUsageError):
-    """A history file cannot be read; the message names the file and line."""
 
 
 def _boot_id() -> str:

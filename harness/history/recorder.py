@@ -17,7 +17,6 @@ from harness.history.reader import History, read_history
 from harness.protocol import (
     Error,
     Get,
-    Join,
     Joined,
     Observe,
     Observing,
@@ -28,8 +27,10 @@ from harness.protocol import (
     Update,
     Value,
 )
+from harness.protocol.messages import KIND_OF
 
-_OPS = {Set: "set", Get: "get", Observe: "observe", StopObserving: "stop", Join: "join"}
+#: The history ``op`` of each request class (harness.protocol.kinds).
+_OPS = {cls: kind.history for cls, kind in KIND_OF.items()}
 
 
 class HistoryRecorder(ClientListener):

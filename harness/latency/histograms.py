@@ -15,11 +15,14 @@ from collections.abc import Iterable, Mapping
 
 from hdrh.histogram import HdrHistogram
 
+from harness.protocol.kinds import KINDS
+
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 
-OPERATIONS = ("join", "set", "get", "observe", "stopObserving")
+#: One latency metric per request kind (harness.protocol.kinds), in the spec's order.
+OPERATIONS = tuple(kind.metric for kind in KINDS)
 NOTIFY, FANOUT = "notify", "fanout"
 NOTIFICATIONS = (NOTIFY, FANOUT)
 METRICS = (NOTIFY, FANOUT, *OPERATIONS)

@@ -30,8 +30,12 @@ from harness.latency.histograms import (
     clock_name,
     new_histogram,
 )
-from harness.protocol import Error, PendingRequest, Reply, Set, Update, request_name
+from harness.protocol import Error, PendingRequest, Reply, Set, Update
+from harness.protocol.messages import KIND_OF
 from harness.run.values import parse_value
+
+#: The latency metric of each request class (harness.protocol.kinds).
+_METRIC = {cls: kind.metric for cls, kind in KIND_OF.items()}
 
 if TYPE_CHECKING:
     from harness.latency.log import LatencyLog
@@ -126,7 +130,7 @@ class LatencyRecorder(ClientListener):
         if isinstance(reply, Error):
             self._interval_errors[reply.code.value] += 1
         if pending.request is not None:
-            name = request_name(pending.request)
+            name = _METRIC[type(pending.request)]
             counts = self._counts.get(name)
             if counts is None:
                 counts = self._counts[name] = {}

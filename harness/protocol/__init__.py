@@ -4,11 +4,15 @@ Imports only the standard library plus orjson and jsonschema, so the asyncio
 client, the blocking client, the server and the locust user can all share it.
 """
 
-from harness.protocol.connection import ClientConnection, PendingRequest
-from harness.protocol.limits import (
+from harness.protocol.closes import (
     CLOSE_FRAME_TOO_LARGE,
+    CLOSE_PROTOCOL_ERROR,
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
+)
+from harness.protocol.connection import ClientConnection, PendingRequest
+from harness.protocol.kinds import KINDS, RequestKind
+from harness.protocol.limits import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_FRAME_BYTES,
     ErrorCode,
@@ -35,6 +39,7 @@ from harness.protocol.messages import (
     decode_server_message,
     encode,
     interpret_request,
+    request_kind,
     request_name,
     to_wire,
     utf8_length,
@@ -42,10 +47,12 @@ from harness.protocol.messages import (
 
 __all__ = [
     "CLOSE_FRAME_TOO_LARGE",
+    "CLOSE_PROTOCOL_ERROR",
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHORIZED",
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_FRAME_BYTES",
+    "KINDS",
     "ClientConnection",
     "Error",
     "ErrorCode",
@@ -61,6 +68,7 @@ __all__ = [
     "Rejection",
     "Reply",
     "Request",
+    "RequestKind",
     "ServerMessage",
     "Set",
     "StopObserving",
@@ -70,6 +78,7 @@ __all__ = [
     "decode_server_message",
     "encode",
     "interpret_request",
+    "request_kind",
     "request_name",
     "to_wire",
     "utf8_length",

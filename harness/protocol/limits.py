@@ -38,8 +38,3 @@ DEFAULT_LIMITS = Limits()
 
 #: The reference server's frame limit (R1.6); clients use the same default.
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
-
-#: WebSocket close codes the protocol gives a meaning to.
-CLOSE_UNAUTHORIZED = 1008
-CLOSE_FRAME_TOO_LARGE = 1009
-CLOSE_TRY_AGAIN_LATER = 1013

@@ -1,7 +1,9 @@
 """Typed messages of the store protocol and their one encode/decode pair.
 
-This is the only module that knows the wire names (``set``, ``stopObserving``,
-``updatedBy``...). Everything else works with the dataclasses below.
+This is the only module that knows the wire's field names (``observerId``,
+``updatedBy``...); request type names (``set``, ``stopObserving``) come from the
+one table of request kinds, :mod:`harness.protocol.kinds`. Everything else works
+with the dataclasses below.
 
 Two decoders live here, one per direction:
 
@@ -23,6 +25,7 @@ from typing import Any, NoReturn
 import orjson
 
 from harness.errors import ProtocolViolation
+from harness.protocol.kinds import GET, JOIN, OBSERVE, SET, STOP_OBSERVING, RequestKind
 from harness.protocol.limits import ErrorCode, Limits
 
 
@@ -117,14 +120,16 @@ class Update:
 Reply = Joined | Ok | Value | Observing | Error
 ServerMessage = Reply | Update
 
-#: The wire ``type`` of each request, and the success reply it expects.
-REQUEST_TYPES: dict[type, str] = {
-    Join: "join",
-    Set: "set",
-    Get: "get",
-    Observe: "observe",
-    StopObserving: "stopObserving",
+#: The kind of each request class (harness.protocol.kinds names it every way).
+KIND_OF: dict[type, RequestKind] = {
+    Join: JOIN,
+    Set: SET,
+    Get: GET,
+    Observe: OBSERVE,
+    StopObserving: STOP_OBSERVING,
 }
+#: The wire ``type`` of each request, and the success reply it expects.
+REQUEST_TYPES: dict[type, str] = {cls: kind.wire for cls, kind in KIND_OF.items()}
 EXPECTED_REPLY: dict[type, type] = {
     Join: Joined,
     Set: Ok,
@@ -139,6 +144,17 @@ def request_name(request: Request) -> str:
     return REQUEST_TYPES[type(request)]
 
 
+def request_kind(request: Request) -> RequestKind:
+    return KIND_OF[type(request)]
+
+
+# Bound once as plain strings: to_wire runs for every request sent, interpret_object
+# for every request a server reads.
+_JOIN, _SET, _GET, _OBSERVE, _STOP = (k.wire for k in (JOIN, SET, GET, OBSERVE, STOP_OBSERVING))
+# A tuple, not a set: the type a client sent may be any JSON value, a list too.
+_AFTER_JOIN = (_SET, _GET, _OBSERVE, _STOP)
+
+
 # --- encoding ---------------------------------------------------------------
 
 
@@ -150,19 +166,19 @@ def to_wire(message: Request | ServerMessage) -> dict[str, Any]:
     """The JSON object a message is sent as."""
     match message:
         case Join(id=i, session=s, participant=p, token=t):
-            data: dict[str, Any] = {"type": "join", "id": i, "session": s}
+            data: dict[str, Any] = {"type": _JOIN, "id": i, "session": s}
             data["participant"] = _participant(p)
             if t is not None:
                 data["token"] = t
             return data
         case Set(id=i, key=k, value=v):
-            return {"type": "set", "id": i, "key": k, "value": v}
+            return {"type": _SET, "id": i, "key": k, "value": v}
         case Get(id=i, key=k):
-            return {"type": "get", "id": i, "key": k}
+            return {"type": _GET, "id": i, "key": k}
         case Observe(id=i, key=k):
-            return {"type": "observe", "id": i, "key": k}
+            return {"type": _OBSERVE, "id": i, "key": k}
         case StopObserving(id=i, observer_id=o):
-            return {"type": "stopObserving", "id": i, "observerId": o}
+            return {"type": _STOP, "id": i, "observerId": o}
         case Joined(id=i, session=s, participant=p, limits=lim):
             return {
                 "type": "joined",
@@ -409,15 +425,15 @@ def interpret_object(
     if not is_integer(request_id):
         return Rejection(None, ErrorCode.BAD_REQUEST, "'id' is missing or not an integer")
     kind = data.get("type")
-    if kind == "join":
+    if kind == _JOIN:
         if joined:
             return Rejection(request_id, ErrorCode.BAD_REQUEST, "this connection already joined")
         return _interpret_join(request_id, data)
-    if kind not in ("set", "get", "observe", "stopObserving"):
+    if kind not in _AFTER_JOIN:
         return Rejection(request_id, ErrorCode.BAD_REQUEST, f"unknown request type {kind!r}")
     if not joined:
         return Rejection(request_id, ErrorCode.NOT_JOINED, "join a session first")
-    if kind == "stopObserving":
+    if kind == _STOP:
         observer_id = data.get("observerId")
         if not isinstance(observer_id, str):
             return Rejection(
@@ -427,9 +443,9 @@ def interpret_object(
     key = data.get("key")
     if not isinstance(key, str) or not key:
         return Rejection(request_id, ErrorCode.INVALID_KEY, "'key' must be a non-empty string")
-    if kind == "get":
+    if kind == _GET:
         return Get(request_id, key)
-    if kind == "observe":
+    if kind == _OBSERVE:
         return Observe(request_id, key)
     if "value" not in data:
         return Rejection(request_id, ErrorCode.INVALID_VALUE, "'value' is missing")

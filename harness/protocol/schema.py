@@ -15,10 +15,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from harness.protocol.kinds import KINDS
 from harness.protocol.messages import loads_json
 
 SERVER_MESSAGE_TYPES = ("joined", "ok", "value", "observing", "error", "update")
-CLIENT_MESSAGE_TYPES = ("join", "set", "get", "observe", "stopObserving")
+CLIENT_MESSAGE_TYPES = tuple(kind.wire for kind in KINDS)
 
 
 @cache

@@ -21,6 +21,7 @@ from harness.latency.thresholds import Threshold
 from harness.reports import html, markdown
 from harness.reports.figures import Run, build_figures, load_run
 from harness.reports.sweep import render_sweep
+from harness.run.directory import write_text
 
 
 @dataclass
@@ -64,7 +65,7 @@ def build_report(
 
 
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)  # the report lives in the run directory: atomic like the rest
     return path
 
 

@@ -12,12 +12,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from harness.errors import HarnessUsageError
 from harness.latency.histograms import NOTIFY, format_us, stat_us
 from harness.reports import svg
 from harness.reports.figures import load_run, summary
+from harness.run.directory import write_json, write_text
 
 
 def sweep_points(run_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -111,9 +110,9 @@ def render_sweep(run_dirs: Sequence[str | Path], out_dir: str | Path = "reports"
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
+    write_json(out / "sweep.json", rows)
     path = out / "sweep.html"
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page)
     return path
 
 

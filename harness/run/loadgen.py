@@ -30,8 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from harness import __version__
 from harness.checker import check
 from harness.client.aio import StoreClient
@@ -41,7 +39,7 @@ from harness.history.reader import read_history
 from harness.history.recorder import HistoryRecorder
 from harness.latency.log import LatencyLog
 from harness.latency.recorder import LatencyRecorder
-from harness.run.directory import write_run_json
+from harness.run.directory import write_run_json, write_verdict
 from harness.run.pacing import (
     CLOSED,
     MODELS,
@@ -159,9 +157,7 @@ async def run_load(
             histories.close()
     if histories is not None:
         verdict = check(read_history(sorted((run_dir / "history").glob("*.jsonl"))))
-        (run_dir / "verdict.json").write_bytes(
-            orjson.dumps(verdict.to_json(), option=orjson.OPT_INDENT_2)
-        )
+        write_verdict(run_dir, verdict.to_json())
     info.update(
         ended=time.time(),
         complete=True,

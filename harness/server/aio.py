@@ -29,8 +29,6 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from harness.protocol import (
-    CLOSE_TRY_AGAIN_LATER,
-    CLOSE_UNAUTHORIZED,
     DEFAULT_LIMITS,
     DEFAULT_MAX_FRAME_BYTES,
     Error,
@@ -52,15 +50,16 @@ from harness.protocol import (
     interpret_request,
 )
 from harness.protocol.auth import check_secret, check_token
+from harness.protocol.closes import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_SLOW_CONSUMER,
+    CLOSE_TOO_MANY_OBSERVERS,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+)
 from harness.server.store import Session, Store, Subscription
 
 log = logging.getLogger(__name__)
-
-CLOSE_SLOW_CONSUMER = 1008
-#: Too many observers is a policy violation like an unread outbox, not a protocol error:
-#: the spec has no error code for it, so the server closes (docs/protocol.md, R1.6).
-CLOSE_TOO_MANY_OBSERVERS = 1008
-CLOSE_INTERNAL_ERROR = 1011
 
 
 class Connection:

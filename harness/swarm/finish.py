@@ -11,18 +11,15 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from harness import __version__
 from harness.checker import check
 from harness.errors import HarnessError
+from harness.exits import EXIT_FAILED, EXIT_OK, exit_code
 from harness.history.reader import read_history
 from harness.latency.thresholds import gather
 from harness.reports import build_report
-from harness.run.directory import read_run_json, write_atomically, write_run_json
+from harness.run.directory import read_run_json, write_atomically, write_run_json, write_verdict
 from harness.run.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def start_run(environment: Any) -> Path:
@@ -92,10 +89,7 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         print(f"store-harness: could not check the history: {exc}")
         info["verdict"] = "unknown"
     else:
-        (run_dir / "verdict.json").write_bytes(
-            orjson.dumps(verdict.to_json(), option=orjson.OPT_INDENT_2)
-        )
-        (run_dir / "verdict.txt").write_text(verdict.to_text() + "\n")
+        write_verdict(run_dir, verdict.to_json(), verdict.to_text())
         info["verdict"] = verdict.result
         print(verdict.to_text())
         if verdict.result == "invalid":
@@ -141,4 +135,4 @@ def _report(environment: Any, run_dir: Path) -> int:
     for line in result.figures["threshold_lines"]:
         print(f"  {line}")
     print(f"store-harness: latency report {result.out_dir / 'report.html'}")
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return exit_code(result.failed)

@@ -11,9 +11,10 @@ from typing import Any, TextIO
 
 import gevent
 
+from harness.protocol.kinds import SET
 from harness.swarm.process import NOTIFY
 
-WRITE_TYPES = ("SET",)
+WRITE_TYPES = (SET.locust,)
 
 
 class LiveView:

@@ -22,36 +22,24 @@ import gevent
 
 from harness.client.base import ClientBase, ClientListener, process_tag
 from harness.client.sync import StoreClient
-from harness.errors import HarnessError, ProtocolViolation, StoreError
+from harness.errors import HarnessError, OutcomeUnknown, ProtocolViolation, StoreError
 from harness.faults.epochs import EpochFile, epoch_session
 from harness.history.events import FRAME_QUOTE_CHARS
 from harness.history.recorder import HistoryRecorder
 from harness.latency.log import LatencyLog
 from harness.latency.recorder import LatencyRecorder
-from harness.protocol import Error, PendingRequest, Reply, Update, request_name
+from harness.protocol import Error, PendingRequest, Reply, Update
+from harness.protocol.messages import KIND_OF
 from harness.swarm.scenarios import Scenario, scenario_named
 
-#: Locust request_type for each protocol request, and for the harness's own rows.
-REQUEST_TYPES = {
-    "join": "JOIN",
-    "set": "SET",
-    "get": "GET",
-    "observe": "OBSERVE",
-    "stopObserving": "STOP",
-}
+#: Locust request_type for each protocol request (harness.protocol.kinds), and whether
+#: its stats row is the key's group (else the session); then the harness's own rows.
+_ROWS = {cls: (kind.locust, kind.keyed) for cls, kind in KIND_OF.items()}
 NOTIFY, CONNECT, PROTOCOL = "NOTIFY", "CONNECT", "PROTOCOL"
 #: Seconds every process pauses at the history checkpoint.
 CHECKPOINT_S = 4.0
 #: Violations quoted in full per process; the rest are only counted.
 MAX_VIOLATIONS_KEPT = 20
-
-
-class OutcomeUnknown(HarnessError):
-    """Shown in locust's failures table for a request that got no reply."""
-
-
-class ServerRestarting(HarnessError):
-    """A participant connected while the harness was restarting the server; it retries."""
 
 
 def key_label(key: str) -> str:
@@ -94,14 +82,13 @@ class LocustReporter(ClientListener):
         request = pending.request
         if request is None:
             return
-        name = request_name(request)
-        kind = REQUEST_TYPES[name]
+        kind, keyed = _ROWS[type(request)]
         exception: Exception | None = None
         if reply is None:
             exception = OutcomeUnknown("no reply: timed out or connection lost")
         elif isinstance(reply, Error):
             exception = StoreError(reply.code, reply.message, reply.id)
-        label = client.session or "" if kind in ("JOIN", "STOP") else key_label(request.key)  # type: ignore[union-attr]
+        label = key_label(request.key) if keyed else client.session or ""  # type: ignore[union-attr]
         self.counts[kind] += 1
         self.fire(
             request_type=kind,

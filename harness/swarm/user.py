@@ -31,11 +31,12 @@ from harness.errors import (
     HarnessError,
     ProtocolViolation,
     RequestTimeout,
+    ServerRestarting,
     StoreError,
 )
 from harness.run.pacing import Schedule
 from harness.run.values import make_value
-from harness.swarm.process import ServerRestarting, SwarmProcess
+from harness.swarm.process import SwarmProcess
 
 _participant_numbers = itertools.count(1)
 

@@ -15,8 +15,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from harness.client import aio, sync
-from harness.client.preflight import PreflightFailed, preflight_join
-from harness.errors import ConnectionLost, ProtocolViolation, RequestTimeout
+from harness.client.preflight import preflight_join
+from harness.errors import ConnectionLost, PreflightFailed, ProtocolViolation, RequestTimeout
 
 Behaviour = Callable[[ServerConnection], Awaitable[None]]
 

@@ -14,8 +14,7 @@ import orjson
 import pytest
 
 from harness.client.aio import connect
-from harness.errors import RequestTimeout
-from harness.history.events import HistoryError
+from harness.errors import HistoryError, RequestTimeout
 from harness.history.reader import read_history
 from harness.history.recorder import HistoryRecorder
 from harness.protocol import Get

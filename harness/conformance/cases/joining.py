@@ -11,9 +11,9 @@ import jwt
 import orjson
 
 from harness.client.aio import StoreClient
-from harness.conformance.case import CaseSkipped, case, register
+from harness.conformance.case import case, register
 from harness.conformance.context import CaseContext
-from harness.errors import ConnectionLost, StoreError
+from harness.errors import CaseSkipped, ConnectionLost, StoreError
 from harness.protocol import CLOSE_UNAUTHORIZED, ErrorCode
 from harness.protocol.auth import mint_token
 

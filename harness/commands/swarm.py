@@ -24,17 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import HarnessUsageError, ProtocolViolation
-from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from harness.swarm import config
+from harness.swarm.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     from harness.faults.restart import RestartableServer
-
-#: Knobs passed straight through to the locustfile's custom arguments.
-PASS_THROUGH = (
-    "session", "sessions", "key_space", "value_size", "observers", "writer_fraction",
-    "weight_set", "weight_get", "weight_delete", "weight_observe", "think_time", "write_rate",
-    "request_timeout", "history_seconds",
-)  # fmt: skip
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,35 +43,11 @@ def configure_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spawn-rate", type=float, default=25.0, help="participants/s joining")
     parser.add_argument("--run-time", default="15s", help="how long, e.g. 30s, 5m (default 15s)")
     parser.add_argument("--processes", type=int, default=1, help="locust worker processes")
-    parser.add_argument(
-        "--scenario", choices=list(SCENARIOS), default=DEFAULT_SCENARIO, help="what participants do"
-    )
     parser.add_argument("--out", help="run directory (default runs/<UTC time>)")
-    parser.add_argument("--slo", action="append", default=[], help="e.g. 'notify.p99<50ms'")
-    parser.add_argument("--slo-file", action="append", default=[], help="thresholds in TOML")
+    # The swarm's own options are declared once, in harness.swarm.config.
+    config.add_cli_options(parser, "main")
     group = parser.add_argument_group("scenario knobs (default: the scenario's own)")
-    group.add_argument("--session", default=None, help="session name")
-    group.add_argument("--sessions", type=int, default=None, help="spread over N sessions")
-    group.add_argument("--key-space", type=int, default=None)
-    group.add_argument("--value-size", type=int, default=None)
-    group.add_argument("--observers", type=int, default=None, help="keys each participant observes")
-    group.add_argument("--writer-fraction", type=float, default=None)
-    group.add_argument("--weight-set", type=int, default=None)
-    group.add_argument("--weight-get", type=int, default=None)
-    group.add_argument("--weight-delete", type=int, default=None)
-    group.add_argument("--weight-observe", type=int, default=None)
-    group.add_argument("--think-time", default=None, help="MIN,MAX seconds between tasks")
-    group.add_argument(
-        "--write-rate", type=float, default=None, help="open model: writes/s per writer"
-    )
-    group.add_argument("--request-timeout", type=float, default=None)
-    group.add_argument(
-        "--history-seconds",
-        type=float,
-        default=None,
-        help="record histories for the consistency check this long, then go on unrecorded "
-        "(default 60; 0: the whole run; the checker needs about 450 bytes an event)",
-    )
+    config.add_cli_options(group, "knob")
 
 
 #: Fault options and their defaults, for callers (the sweep) that do not offer them.
@@ -97,9 +67,7 @@ def configure_faults(parser: argparse.ArgumentParser) -> None:
         help="run a fault proxy before the server, e.g. "
         "'latency=20ms,jitter=5ms,bandwidth=64KiB,drop=0.05,partition=30%%@5s+3s'",
     )
-    faults.add_argument(
-        "--churn", type=float, default=None, help="participants leaving and rejoining /s/process"
-    )
+    config.add_cli_options(faults, "fault")
     faults.add_argument(
         "--restart-every", type=float, default=None, metavar="SECONDS", help="restart the server"
     )
@@ -145,15 +113,7 @@ def _validate(args: argparse.Namespace) -> None:
     problems += _fault_problems(args)
     if problems:
         raise HarnessUsageError("; ".join(problems))
-    SCENARIOS[args.scenario].with_overrides(
-        **{name: getattr(args, name) for name in PASS_THROUGH if name in _SCENARIO_KNOBS}
-    )
-
-
-_SCENARIO_KNOBS = {
-    "key_space", "value_size", "observers", "writer_fraction",
-    "weight_set", "weight_get", "weight_delete", "weight_observe",
-}  # fmt: skip
+    SCENARIOS[args.scenario].with_overrides(**config.scenario_overrides(args))
 
 
 def _fault_problems(args: argparse.Namespace) -> list[str]:
@@ -243,18 +203,7 @@ def locust_command(args: argparse.Namespace, url: str, run_dir: Path) -> list[st
         "--csv", str(run_dir / "locust" / "stats"),
         "--html", str(run_dir / "locust" / "report.html"),
         "--run-dir", str(run_dir),
-        "--scenario", args.scenario,
     ]  # fmt: skip
     if args.processes > 1:
         command += ["--processes", str(args.processes)]
-    for name in PASS_THROUGH:
-        value = getattr(args, name)
-        if value is not None:
-            command += [f"--{name.replace('_', '-')}", str(value)]
-    for expression in args.slo:
-        command += ["--slo", expression]
-    for path in args.slo_file:
-        command += ["--slo-file", str(path)]
-    if args.churn:
-        command += ["--churn", str(args.churn)]
-    return command
+    return command + config.locust_args(args)

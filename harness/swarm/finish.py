@@ -20,27 +20,30 @@ from harness.latency.thresholds import gather
 from harness.reports import build_report
 from harness.run.directory import read_run_json, write_atomically, write_run_json, write_verdict
 from harness.run.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
+from harness.swarm.config import SwarmConfig
 
 
 def start_run(environment: Any) -> Path:
     """Create the run directory and a run.json marked incomplete."""
     options = environment.parsed_options
+    config = SwarmConfig.from_locust(options)
     run_dir = Path(options.run_dir)
     for folder in ("history", "latency", "locust"):
         (run_dir / folder).mkdir(parents=True, exist_ok=True)
-    rate = float(getattr(options, "write_rate", 0) or 0)
+    rate = config.write_rate
     load = LoadModel(OPEN, rate, PER_PARTICIPANT) if rate else LoadModel(CLOSED)
-    think = "" if rate else f", think time {getattr(options, 'think_time', None) or 'per scenario'}"
+    think = "" if rate else f", think time {config.think_time or 'per scenario'}"
     info = {
         "tool": "store-harness",
         "version": __version__,
         "kind": "swarm",
         "url": environment.host,
-        "scenario": options.scenario,
+        "scenario": config.scenario,
+        # locust's own options, not the swarm's
         "participants": getattr(options, "num_users", None),
         "spawn_rate": getattr(options, "spawn_rate", None),
-        "sessions": getattr(options, "sessions", 1),
-        "session": options.session,
+        "sessions": config.sessions,
+        "session": config.session,
         "load": load.to_json(),
         "load_description": load.describe().replace(", no think time", "") + think,
         "started": time.time(),
@@ -76,9 +79,8 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         violation_count=sum(payload.get("violation_count", 0) for payload in payloads),
         problems=[p for payload in payloads for p in payload.get("problems", [])],
     )
-    options = environment.parsed_options
     if any(payload.get("history_stopped") for payload in payloads):
-        window = getattr(options, "history_seconds", 0)
+        window = SwarmConfig.from_locust(environment.parsed_options).history_seconds
         info["history_window_s"] = window
         print(f"store-harness: the consistency check covers the first {window:g} s of the run")
     code = _violations(info)
@@ -125,9 +127,9 @@ def _violations(info: dict[str, Any]) -> int:
 
 def _report(environment: Any, run_dir: Path) -> int:
     """Write the latency report into the run directory and judge the thresholds."""
-    options = environment.parsed_options
+    config = SwarmConfig.from_locust(environment.parsed_options)
     try:
-        thresholds = gather(getattr(options, "slo", []), getattr(options, "slo_file", []))
+        thresholds = gather(config.slo, config.slo_file)
         result = build_report(run_dir, out_dir=run_dir / "report", thresholds=thresholds)
     except HarnessError as exc:
         print(f"store-harness: could not write the latency report: {exc}")

@@ -1,6 +1,7 @@
 """Locust event hooks that turn a locust run into a store-harness swarm.
 
-Custom arguments (they show in the web UI), the live console line, and the
+Custom arguments (declared in :mod:`harness.swarm.config`; they show in the web
+UI), the live console line, and the
 end-of-run protocol between master and workers:
 
 1. The master's ``test_stopping`` asks every worker to stop its participants
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from argparse import SUPPRESS
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,10 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.run.directory import read_run_json, write_run_json
+from harness.swarm.config import SwarmConfig, add_locust_arguments
 from harness.swarm.finish import finish_run, start_run
 from harness.swarm.live import LiveView
 from harness.swarm.process import SwarmProcess
-from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
 #: How long the master waits for workers at the end, on top of locust's stop timeout.
 END_WAIT_S = 60.0
@@ -41,69 +41,7 @@ END_WAIT_S = 60.0
 @events.init_command_line_parser.add_listener
 def add_arguments(parser: Any) -> None:
     # Straight on the parser: locust's include_in_web_ui only works there, not on groups.
-    group = parser
-    group.add_argument(
-        "--scenario",
-        choices=list(SCENARIOS),
-        default=DEFAULT_SCENARIO,
-        help="what participants do (defaults for the options below)",
-    )
-    group.add_argument(
-        "--session",
-        default=None,
-        help="session name, or prefix with --sessions (default: a new one for each run)",
-    )
-    group.add_argument(
-        "--sessions", type=int, default=1, help="spread participants over N sessions"
-    )
-    group.add_argument("--key-space", type=int, default=None, help="keys participants touch")
-    group.add_argument("--value-size", type=int, default=None, help="characters per written value")
-    group.add_argument("--observers", type=int, default=None, help="keys each participant observes")
-    group.add_argument("--writer-fraction", type=float, default=None, help="share that writes")
-    group.add_argument("--weight-set", type=int, default=None, help="task weight of set")
-    group.add_argument("--weight-get", type=int, default=None, help="task weight of get")
-    group.add_argument("--weight-delete", type=int, default=None, help="task weight of delete")
-    group.add_argument(
-        "--weight-observe", type=int, default=None, help="task weight of observe/stopObserving"
-    )
-    group.add_argument("--think-time", default=None, help="seconds between tasks: MIN,MAX")
-    group.add_argument(
-        "--write-rate",
-        type=float,
-        default=0.0,
-        help="open model: writes/s per writing participant (0: closed loop)",
-    )
-    group.add_argument("--request-timeout", type=float, default=10.0, help="seconds per request")
-    group.add_argument(
-        "--history-seconds",
-        type=float,
-        default=60.0,
-        help="record histories for the consistency check this long (0: the whole run)",
-    )
-    group.add_argument(
-        "--history-until", type=float, default=0.0, include_in_web_ui=False, help=SUPPRESS
-    )
-    group.add_argument("--run-dir", default=None, help="run directory (default runs/<UTC time>)")
-    group.add_argument("--slo", action="append", default=[], help="threshold, e.g. notify.p99<50ms")
-    group.add_argument("--slo-file", action="append", default=[], help="thresholds in a TOML file")
-    group.add_argument(
-        "--churn",
-        type=float,
-        default=0.0,
-        help="participants leaving and rejoining per second, per process (0: none)",
-    )
-    # Set by `store-harness swarm` for its fault injection (harness.faults).
-    group.add_argument("--epoch-file", default=None, include_in_web_ui=False, help="server epochs")
-    group.add_argument(
-        "--faults-json", default=None, include_in_web_ui=False, help="faults, for run.json"
-    )
-    group.add_argument(
-        "--live-interval",
-        type=float,
-        default=2.0,
-        include_in_web_ui=False,
-        help="seconds between live console lines (0: off)",
-    )
+    add_locust_arguments(parser)
 
 
 class _EndOfRun:
@@ -132,10 +70,11 @@ def on_init(environment: Any, **_: Any) -> None:
         runner.register_message("harness_audit", _worker_audit, concurrent=True)
         return
     options = environment.parsed_options
-    if not getattr(options, "run_dir", None):
+    config = SwarmConfig.from_locust(options)
+    if not config.run_dir:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         options.run_dir = str(Path("runs") / stamp)
-    if not getattr(options, "session", None):
+    if not config.session:
         # A fresh session per run: a server keeps earlier runs' keys, and values this
         # run's history never saw written would read as anomalies.
         options.session = f"swarm-{secrets.token_hex(4)}"
@@ -152,12 +91,13 @@ def on_test_start(environment: Any, **_: Any) -> None:
     _end.stopped.clear()
     _end.results.clear()
     options = environment.parsed_options
-    window = float(getattr(options, "history_seconds", 0) or 0)
+    config = SwarmConfig.from_locust(options)
+    window = config.history_seconds
     # One wall-clock instant for every process: workers get it with their spawn message.
     options.history_until = time.time() + window if window > 0 else 0.0
     run_dir = start_run(environment)
-    _record_faults(environment, run_dir)
-    interval = float(getattr(environment.parsed_options, "live_interval", 2.0) or 0)
+    _record_faults(config, run_dir)
+    interval = config.live_interval
     if interval > 0:
         _live = LiveView(environment, interval)
 
@@ -207,14 +147,12 @@ def on_quitting(environment: Any, **_: Any) -> None:
         runner.stop()
 
 
-def _record_faults(environment: Any, run_dir: Path) -> None:
+def _record_faults(config: SwarmConfig, run_dir: Path) -> None:
     """Say in run.json from the start which faults run, so a killed run still says it."""
-    options = environment.parsed_options
     faults: dict[str, Any] = {}
-    given = getattr(options, "faults_json", None)
-    if given:
-        faults = orjson.loads(given)
-    churn = float(getattr(options, "churn", 0) or 0)
+    if config.faults_json:
+        faults = orjson.loads(config.faults_json)
+    churn = config.churn
     if churn > 0:
         faults["churn_per_s"] = churn
         faults["kinds"] = sorted({*faults.get("kinds", []), "churn"})

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import gevent
 
 from harness.protocol.kinds import SET
-from harness.swarm.process import NOTIFY
+from harness.swarm.reporting import NOTIFY
 
 WRITE_TYPES = (SET.locust,)
 

@@ -75,8 +75,8 @@ class StoreParticipant(User):
         self._seq = itertools.count(1)
         self._backoff = BACKOFF_FIRST
         self._schedule: Schedule | None = None
-        #: Set by the process's churn (--churn): leave and rejoin before the next task.
-        self.leave_requested = False
+        #: Set by request_leave (the process's churn, --churn): leave and rejoin first.
+        self._leave_requested = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -124,14 +124,14 @@ class StoreParticipant(User):
             gevent.sleep(0.1)
             return None
         follow: list[str] = []
-        if self.leave_requested:
-            self.leave_requested = False
+        if self._leave_requested:
+            self._leave_requested = False
             if self.client is not None and not self.client.closed:
                 # Churn: leave (our close ends our observers, R4.6) and rejoin at once,
                 # following the same keys again.
                 follow = list(self.observed.values())
                 self.client.close()
-                self.process.connects["churned"] += 1
+                self.process.report_churned()
                 self._backoff = BACKOFF_FIRST
         if self.client is not None and not self.client.closed:
             return self.client
@@ -167,6 +167,17 @@ class StoreParticipant(User):
         self.client = client
         return client
 
+    # --- churn (harness.swarm.churn.Churnable) ----------------------------------------
+
+    @property
+    def joined(self) -> bool:
+        """Connected and not already asked to leave."""
+        return self.client is not None and not self._leave_requested
+
+    def request_leave(self) -> None:
+        """Leave and rejoin before the next task, following the same keys again."""
+        self._leave_requested = True
+
     def _back_off(self) -> None:
         gevent.sleep(self._backoff)
         self._backoff = min(self._backoff * 2, BACKOFF_LAST)
@@ -193,7 +204,7 @@ class StoreParticipant(User):
         except (ConnectionLost, RequestTimeout):
             return None  # reported as an unknown outcome; reconnect on the next task
         except ProtocolViolation:
-            # Counted and quoted by SwarmProcess.report_violation (through the client's
+            # Counted and quoted by swarm.reporting.Reporting.violation (through the client's
             # violation hook) the moment the client saw it, pending request or not; the
             # client failed the connection, so the next task reconnects.
             return None

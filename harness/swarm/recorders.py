@@ -1,0 +1,48 @@
+"""A swarm process's recorders: the history and the latency histograms it streams into
+the run directory, so a killed run keeps what it measured, packed for the master at the end.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import gevent
+
+from harness.client.base import ClientListener
+from harness.history.recorder import HistoryRecorder
+from harness.latency.log import LatencyLog
+from harness.latency.recorder import LatencyRecorder
+from harness.swarm.reporting import LocustReporter
+
+
+class Recorders:
+    """The listeners every participant's client gets: locust's, latency's and history's."""
+
+    def __init__(self, run_dir: Path, process_name: str, reporter: LocustReporter) -> None:
+        self.run_dir = run_dir
+        self.latency_log = LatencyLog(run_dir / "latency" / f"{process_name}.jsonl", process_name)
+        self.latency = LatencyRecorder(self.latency_log, on_notify=reporter.notified)
+        history_dir = run_dir / "history"
+        history_dir.mkdir(parents=True, exist_ok=True)
+        self.history = HistoryRecorder(history_dir / f"{process_name}.jsonl", process=process_name)
+        self.listeners: list[ClientListener] = [reporter, self.latency, self.history]
+        self._ticker = gevent.spawn(self._tick)
+
+    def _tick(self) -> None:
+        # Quiet seconds and fan-outs get written even when no event rolls the interval.
+        while True:
+            gevent.sleep(1.0)
+            self.latency.roll()
+
+    def close(self) -> dict[str, bytes]:
+        """Close every recorder; their files, compressed, by path in the run directory."""
+        self._ticker.kill(block=False)
+        self.latency.close()
+        self.latency_log.close(self.latency)
+        self.history.close()
+        files = {}
+        for path in (self.latency_log.path, self.history.path):
+            assert path is not None
+            files[str(path.relative_to(self.run_dir))] = zlib.compress(path.read_bytes(), 3)
+        return files

@@ -5,7 +5,7 @@
 
     verdict = check(read_history(["worker-1.jsonl", "worker-2.jsonl"]))
     print(verdict.to_text())          # or verdict.to_json()
-    assert verdict.result in ("valid", "invalid", "unknown")
+    assert verdict.result in Result                # valid, invalid or unknown
 
 Per (session, key), porcupine-style, it checks (docs/protocol.md):
 
@@ -35,7 +35,18 @@ and never received it rule instants out (:mod:`harness.checker.unordered`).
 """
 
 from harness.checker.core import check
-from harness.checker.search import REGISTER, Model, linearizable
-from harness.checker.verdict import KINDS, Anomaly, Verdict
+from harness.checker.model import REGISTER, Model, Register
+from harness.checker.search import linearizable
+from harness.checker.verdict import KINDS, Anomaly, Result, Verdict
 
-__all__ = ["KINDS", "REGISTER", "Anomaly", "Model", "Verdict", "check", "linearizable"]
+__all__ = [
+    "KINDS",
+    "REGISTER",
+    "Anomaly",
+    "Model",
+    "Register",
+    "Result",
+    "Verdict",
+    "check",
+    "linearizable",
+]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.checker.history import FAILED, UNKNOWN, KeyHistory, partition
+from harness.checker import describe
 from harness.checker.limits import check_limits
+from harness.checker.model import REGISTER
+from harness.checker.operations import FAILED, UNKNOWN, KeyHistory, Write
 from harness.checker.order import check_completeness, check_order
 from harness.checker.realtime import check_convergence, check_with_order
 from harness.checker.search import DEFAULT_BUDGET, linearizable
-from harness.checker.verdict import KEEP_PER_KIND, KINDS, Anomaly, Verdict
+from harness.checker.verdict import KEEP_PER_KIND, KINDS, Anomaly, Result, Verdict
+from harness.history.events import Violation
 from harness.history.reader import History
 
 
@@ -32,7 +35,7 @@ class _Collector:
 
 
 def check(
-    history: History | Iterable[dict[str, Any]], *, search_budget: int = DEFAULT_BUDGET
+    history: History | Iterable[Mapping[str, Any]], *, search_budget: int = DEFAULT_BUDGET
 ) -> Verdict:
     """Decide whether one order of writes per key explains everything in ``history``.
 
@@ -53,7 +56,7 @@ def check(
 
 
 def _check(history: History, search_budget: int) -> Verdict:
-    parts = partition(history)
+    parts = REGISTER.partition(history)
     report = _Collector()
     notes: list[str] = []
     stats = {"events": len(history.events), "keys": len(parts.keys)}
@@ -132,13 +135,13 @@ def _check(history: History, search_budget: int) -> Verdict:
         notes.append("lines cut short by a crash were skipped: " + ", ".join(history.truncated))
     examples = {kind: min(kept, key=lambda a: len(a.events)) for kind, kept in report.kept.items()}
     if report.counts:
-        result = "invalid"
+        result = Result.INVALID
     elif undecided or not history.events:
-        result = "unknown"
+        result = Result.UNKNOWN
         if not history.events:
             notes.append("the history holds no events")
     else:
-        result = "valid"
+        result = Result.VALID
     return Verdict(
         result,
         dict(report.counts),
@@ -153,28 +156,23 @@ def _check(history: History, search_budget: int) -> Verdict:
 _NAMED_VIOLATIONS = {kind for kind, (check, _, _) in KINDS.items() if check == "protocol"}
 
 
-def _check_violations(violations: list[dict[str, Any]], report: _Collector) -> None:
+def _check_violations(violations: list[Violation], report: _Collector) -> None:
     """Every frame a participant's client saw break the spec is an anomaly in itself.
 
     The client failed that connection at once, so nothing else in the history
     follows from the frame: the anomaly quotes it and cites what it broke.
     """
     for event in violations:
-        kind = event.get("kind")
-        if kind not in _NAMED_VIOLATIONS:
-            kind = "protocol_violation"
-        requirement = event.get("requirement")
-        cited = requirement if isinstance(requirement, str) else KINDS[kind][1]
-        frame = event.get("frame")
-        quoted = f": {_quote(frame)}" if isinstance(frame, str) else ""
-        who = event.get("p") or f"connection {event['conn']}"
+        kind = event.kind if event.kind in _NAMED_VIOLATIONS else "protocol_violation"
+        cited = event.requirement or KINDS[kind][1]
+        quoted = f": {_quote(event.frame)}" if event.frame is not None else ""
         report(
             Anomaly(
                 kind,
-                f"{who} received a frame that breaks {cited}: {event['reason']}; "
-                f"the client failed its connection on this frame{quoted}",
-                event.get("s"),
-                event.get("key") if isinstance(event.get("key"), str) else None,
+                f"{describe.receiver(event)} received a frame that breaks {cited}: "
+                f"{event.reason}; the client failed its connection on this frame{quoted}",
+                event.session,
+                event.key,
                 [event],
                 requirement=cited,
             )
@@ -199,7 +197,7 @@ def _check_values_read(history: KeyHistory, report: _Collector) -> None:
             report(
                 Anomaly(
                     "unknown_value",
-                    f"a get returned {read.value!r}, which no recorded set wrote",
+                    f"{describe.who_read(read)}, which no recorded set wrote",
                     history.session,
                     history.key,
                     list(read.events),
@@ -210,7 +208,7 @@ def _check_values_read(history: KeyHistory, report: _Collector) -> None:
             report(
                 Anomaly(
                     "failed_write_visible",
-                    f"a get returned {read.value!r}, whose set was refused with {refused.code}",
+                    f"{describe.who_read(read)}, whose set was refused with {refused.code}",
                     history.session,
                     history.key,
                     [*refused.events, *read.events],
@@ -231,27 +229,20 @@ def _search(history: KeyHistory, budget: int, report: _Collector) -> bool | None
         return True  # writes alone are always linearizable; gets of a never-written key are null
     if len({op.domain for op in [*ops, *history.reads]}) > 1:
         return None
-    result = linearizable([*ops, *history.reads], budget=budget)
+    result = linearizable([*ops, *history.reads], REGISTER, budget=budget)
     if result.linearizable is False and result.stuck is not None:
         stuck = result.stuck
-        last_writes = [op for op in result.longest if op in ops][-2:]
+        last_writes = [op for op in result.longest if isinstance(op, Write)][-2:]
         report(
             Anomaly(
                 "nonlinearizable",
-                f"no order of this key's writes explains {_describe(stuck)}; "
-                f"the longest explanation found ends with "
-                f"{', '.join(repr(w.value) for w in last_writes) or 'no write'}",
+                f"no order of this key's writes explains {describe.operation(stuck)}; "
+                "the longest explanation found ends with "
+                f"{describe.values([w.value for w in last_writes])}, after which "
+                f"{REGISTER.describe_state(result.state)}",
                 history.session,
                 history.key,
                 [e for op in [*last_writes, stuck] for e in op.events],
             )
         )
     return result.linearizable
-
-
-def _describe(op: Any) -> str:
-    from harness.checker.history import Read
-
-    if isinstance(op, Read):
-        return f"the get that returned {op.value!r}"
-    return f"the write of {op.value!r} by {op.participant}"

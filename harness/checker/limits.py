@@ -19,7 +19,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 
-from harness.checker.history import FAILED, INF, OK, KeyHistory, Write
+from harness.checker import describe
+from harness.checker.operations import FAILED, INF, OK, KeyHistory, Write
 from harness.checker.verdict import Anomaly
 
 Report = Callable[[Anomaly], None]
@@ -48,9 +49,9 @@ def check_limits(session: str, keys: Iterable[KeyHistory], max_keys: int, report
             report(
                 Anomaly(
                     "key_limit_refusal",
-                    f"a set of {history.key!r} was refused with KEY_LIMIT_EXCEEDED, but at most "
-                    f"{peak} other keys could hold a value while it was pending "
-                    f"(maxKeys {max_keys})",
+                    f"{describe.operation(refused)} to {history.key!r} was refused with "
+                    f"KEY_LIMIT_EXCEEDED, but at most {peak} other keys could hold a value "
+                    f"while it was pending (maxKeys {max_keys})",
                     session,
                     history.key,
                     list(refused.events),

@@ -19,8 +19,10 @@ from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any
 
-from harness.checker.history import FAILED, OK, KeyHistory, Observer, Write
+from harness.checker import describe
+from harness.checker.operations import FAILED, OK, KeyHistory, Observer, Write
 from harness.checker.verdict import Anomaly
+from harness.history.events import Event, Update
 
 Report = Callable[[Anomaly], None]
 
@@ -65,7 +67,7 @@ def check_order(history: KeyHistory, report: Report) -> KeyOrder:
                         "duplicate_update",
                         history,
                         [*write.events, first, update],
-                        f"observer {observer.name()} received {update['value']!r} twice",
+                        f"{describe.observer(observer)} received {describe.operation(write)} twice",
                     )
                 )
                 result.broken = True
@@ -94,20 +96,20 @@ def check_order(history: KeyHistory, report: Report) -> KeyOrder:
 def _identify(
     history: KeyHistory,
     observer: Observer,
-    update: dict[str, Any],
+    update: Update,
     result: KeyOrder,
     report: Report,
 ) -> Write | None:
     """The write an update delivers, or None when it is unknown, refused or ambiguous."""
-    candidates = result.by_token.get((update["value"], update.get("by")))
+    candidates = result.by_token.get((update.value, update.by))
     if not candidates:
         report(
             _anomaly(
                 "unknown_value",
                 history,
                 [update],
-                f"observer {observer.name()} received {update['value']!r} "
-                f"from {update.get('by')!r}, which no recorded set wrote",
+                f"{describe.observer(observer)} received {describe.update(update)}, "
+                "which no recorded set wrote",
             )
         )
         return None
@@ -118,8 +120,8 @@ def _identify(
                 "failed_write_visible",
                 history,
                 [*candidates[0].events, update],
-                f"observer {observer.name()} received a write that the "
-                f"server refused with {candidates[0].code}",
+                f"{describe.observer(observer)} received {describe.operation(candidates[0])}, "
+                f"which the server refused with {candidates[0].code}",
             )
         )
         return None
@@ -173,13 +175,15 @@ def _blame(
                         observer.updates[index - 1],
                         observer.updates[index],
                     ],
-                    f"right {word} {_show(anchor)}, observer {witness.name()} (and most "
-                    f"others) received {_show(expected)} but observer {observer.name()} "
-                    f"received {_show(got)}",
+                    f"right {word} {describe.operation(anchor)}, {describe.observer(witness)} "
+                    f"(and most others) received {describe.operation(expected)} but "
+                    f"{describe.observer(observer)} received {describe.operation(got)}",
                     {
                         "sequences": {
-                            _label(witness): _window(witness, witness_index),
-                            _label(observer): _window(observer, index),
+                            describe.observer(witness, heading=True): _window(
+                                witness, witness_index
+                            ),
+                            describe.observer(observer, heading=True): _window(observer, index),
                         }
                     },
                 )
@@ -187,23 +191,14 @@ def _blame(
             break  # one anomaly per observer: the rest of its sequence follows from it
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a["value"] == b["value"] and a.get("by") == b.get("by")
-
-
-def _label(observer: Observer) -> str:
-    # With the connection: two connections may hold the same observerId (R2.5).
-    return f"{observer.observer_id} ({observer.participant}, {observer.conn})"
+def _same(a: Update, b: Update) -> bool:
+    return a.value == b.value and a.by == b.by
 
 
 def _window(observer: Observer, index: int, before: int = 3, after: int = 3) -> list[str]:
     low, high = max(0, index - 1 - before), min(len(observer.updates), index + 1 + after)
-    shown = [repr(u["value"]) for u in observer.updates[low:high]]
+    shown = [describe.value(u.value) for u in observer.updates[low:high]]
     return (["..."] if low else []) + shown + (["..."] if high < len(observer.updates) else [])
-
-
-def _show(write: Write) -> str:
-    return f"{write.value!r} (by {write.participant})"
 
 
 def _single_chain(
@@ -239,8 +234,12 @@ def _single_chain(
                 history,
                 [e for o, i in witnesses[:3] for e in (o.updates[i - 1], o.updates[i])],
                 "the orders observers received form a cycle: "
-                + " < ".join(_show(w) for w in [*cycle, cycle[0]]),
-                {"sequences": {_label(o): _window(o, i) for o, i in witnesses[:3]}},
+                + " < ".join(describe.operation(w) for w in [*cycle, cycle[0]]),
+                {
+                    "sequences": {
+                        describe.observer(o, heading=True): _window(o, i) for o, i in witnesses[:3]
+                    }
+                },
             )
         )
         return None
@@ -286,8 +285,8 @@ def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> 
                         "lost_update",
                         history,
                         [*events, *write.events],
-                        f"observer {observer.name()} was active "
-                        f"from before {_show(write)} was sent until after it was acknowledged, "
+                        f"{describe.observer(observer)} was active from before "
+                        f"{describe.operation(write)} was sent until after it was acknowledged, "
                         "and never received it",
                     )
                 )
@@ -297,7 +296,7 @@ def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> 
 def _anomaly(
     kind: str,
     history: KeyHistory,
-    events: list[dict[str, Any]],
+    events: list[Event],
     message: str,
     detail: dict[str, Any] | None = None,
 ) -> Anomaly:

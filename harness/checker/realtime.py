@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from harness.checker.history import INF, OK, UNKNOWN, KeyHistory, Read, Write
+from harness.checker import describe
+from harness.checker.operations import INF, OK, UNKNOWN, KeyHistory, Read, Write
 from harness.checker.unordered import Unordered, applied_before
 from harness.checker.verdict import Anomaly
 
@@ -121,26 +122,27 @@ def _explain(
     if isinstance(late, Write) and isinstance(early, Write):
         kind = "realtime_write_order"
         message = (
-            f"{_show(early)} was acknowledged before {_show(late)} was sent, yet "
-            f"observers received it after"
+            f"{describe.operation(early)} was acknowledged before {describe.operation(late)} was "
+            "sent, yet observers received it after"
         )
     elif isinstance(late, Read) and isinstance(early, Write):
         kind = "stale_read"
         message = (
-            f"a get sent after {_show(early)} was acknowledged returned "
-            f"{late.value!r}, which that write had already overwritten"
+            f"{describe.operation(late)} was sent after {describe.operation(early)} was "
+            f"acknowledged: it should have returned {describe.value(early.value)} or a later "
+            "write"
         )
     elif isinstance(late, Write):
         kind = "future_read"
         message = (
-            f"a get returned {early.value!r} before {_show(late)}, which comes no "
-            f"later in the order, was even sent"
+            f"{describe.operation(early)} was answered before {describe.operation(late)}, "
+            "which comes no later in the order, was even sent"
         )
     else:
         kind = "stale_read"
         message = (
-            f"a get returned {early.value!r} and, after it was answered, another get "
-            f"returned the older {late.value!r}"
+            f"after {describe.operation(early)} was answered, {describe.operation(late)}, "
+            "an older value, was sent"
         )
     window = _chain_window(chain, i)
     return Anomaly(kind, message, history.session, history.key, events, {"write_order": window})
@@ -148,7 +150,7 @@ def _explain(
 
 def _chain_window(chain: list[Write], i: int, radius: int = 3) -> list[str]:
     low, high = max(0, i - 1 - radius), min(len(chain), i + radius)
-    return [repr(w.value) for w in chain[low:high]]
+    return [describe.value(w.value) for w in chain[low:high]]
 
 
 def _check_ambiguous(
@@ -184,7 +186,7 @@ def _check_ambiguous(
             report(
                 Anomaly(
                     "stale_read",
-                    f"a get returned {read.value!r}, and none of the {len(candidates)} writes of "
+                    f"{describe.who_read(read)}, and none of the {len(candidates)} writes of "
                     f"that value was current at any instant while it was pending{also}",
                     history.session,
                     history.key,
@@ -225,8 +227,8 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
             report(
                 Anomaly(
                     "convergence",
-                    f"after every write had finished, {first.participant} read {first.value!r} "
-                    f"but {read.participant} read {read.value!r}",
+                    f"after every write had finished, {describe.who_read(first)} "
+                    f"but {describe.who_read(read)}",
                     history.session,
                     history.key,
                     [*first.events, *read.events],
@@ -239,9 +241,9 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
         report(
             Anomaly(
                 "convergence",
-                f"after every write had finished, {changed.participant} read {changed.value!r}, "
-                f"yet {again.participant}, asking later, read {again.value!r} again, which no "
-                "write still pending wrote",
+                f"after every write had finished, {describe.who_read(changed)}, yet "
+                f"{describe.who_read(again)} again when asking later, and no write still "
+                "pending wrote it",
                 history.session,
                 history.key,
                 [*changed.events, *again.events],
@@ -254,8 +256,8 @@ def check_convergence(history: KeyHistory, chain: list[Write] | None, report: Re
         report(
             Anomaly(
                 "convergence",
-                f"after every write had finished, gets return {first.value!r}, but the last write "
-                f"is {' or '.join(map(repr, last))}",
+                f"after every write had finished, gets return {describe.value(first.value)}, "
+                f"but the last write is {' or '.join(map(describe.value, last))}",
                 history.session,
                 history.key,
                 list(first.events),
@@ -287,7 +289,3 @@ def _possible_last(live: list[Write], chain: list[Write] | None) -> set[str | No
     latest_start = max(w.inv for w in ok)
     # Any write not over before the last one began may have been applied last.
     return maybe | {w.value for w in ok if w.comp >= latest_start}
-
-
-def _show(write: Write) -> str:
-    return f"the write of {write.value!r} by {write.participant}"

@@ -1,41 +1,24 @@
 """Check 4 when no observer recovered the order: a porcupine-style linearizability search.
 
-The model interface is porcupine's, kept tiny: ``init()`` and
-``step(state, op) -> (legal, new state)``; :data:`REGISTER` is the one model
-the store needs (a key holds a value; a set replaces it; a get must return
-it). The search is Wing & Gong's with Lowe's memoisation, as porcupine runs
-it: walk the calls in time order, linearize any call whose return has not
-yet been passed, backtrack when a return is reached with its call still
-pending, and never revisit a (linearized set, state) pair. It is exponential
-in the worst case, so it runs under a step budget and answers ``None``
-(unknown) when that runs out.
+The model is porcupine's (:mod:`harness.checker.model`): ``init()`` and
+``step(state, input, output) -> (legal, new state)``, by default
+:data:`~harness.checker.model.REGISTER` (a key holds a value; a set replaces
+it; a get must return it). The search is Wing & Gong's with Lowe's
+memoisation, as porcupine runs it: walk the calls in time order, linearize
+any call whose return has not yet been passed, backtrack when a return is
+reached with its call still pending, and never revisit a (linearized set,
+state) pair. It is exponential in the worst case, so it runs under a step
+budget and answers ``None`` (unknown) when that runs out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from harness.checker.history import Read, Write
-
-S = TypeVar("S", bound=Hashable)
-Op = Write | Read
-
-
-@dataclass(frozen=True)
-class Model(Generic[S]):
-    init: Callable[[], S]
-    step: Callable[[S, Any], tuple[bool, S]]
-
-
-def _register_step(state: str | None, op: Op) -> tuple[bool, str | None]:
-    if isinstance(op, Write):
-        return True, op.value
-    return op.value == state, state
-
-
-REGISTER: Model[Any] = Model(init=lambda: None, step=_register_step)
+from harness.checker.model import REGISTER, Model
+from harness.checker.operations import Operation as Op
 
 DEFAULT_BUDGET = 200_000
 
@@ -47,12 +30,15 @@ class SearchResult:
     #: operations of the longest linearization found, in order.
     stuck: Op | None = None
     longest: Sequence[Op] = ()
+    #: The model's state after the longest linearization.
+    state: Any = None
 
 
 def linearizable(
     ops: Sequence[Op], model: Model[Any] = REGISTER, budget: int = DEFAULT_BUDGET
 ) -> SearchResult:
-    """Whether ``ops`` (each with ``inv``/``comp``) is linearizable under ``model``."""
+    """Whether ``ops`` (each with ``inv``/``comp``, ``input``/``output``) is linearizable
+    under ``model``."""
     # Entries: (time, 0 for call / 1 for return, op index). Calls sort before returns at
     # the same instant, so touching windows count as overlapping (the lenient reading).
     entries = sorted(
@@ -83,6 +69,7 @@ def linearizable(
     cache: set[tuple[int, Any]] = {(0, state)}
     stack: list[tuple[int, Any]] = []
     longest: list[int] = []
+    longest_state: Any = state
     stuck: int | None = None
     position = nxt[size]
     steps = 0
@@ -92,7 +79,8 @@ def linearizable(
             return SearchResult(None)
         _, kind, index = entries[position]
         if kind == 0:
-            legal, new_state = model.step(state, ops[index])
+            op = ops[index]
+            legal, new_state = model.step(state, op.input, op.output)
             marked = done | (1 << index)
             if legal and (marked, new_state) not in cache:
                 cache.add((marked, new_state))
@@ -106,11 +94,10 @@ def linearizable(
         # A return whose call is not linearized: undo the last choice.
         if len(stack) >= len(longest):
             longest = [entries[p][2] for p, _ in stack]
-            stuck = index
+            longest_state, stuck = state, index
         if not stack:
-            return SearchResult(
-                False, ops[stuck] if stuck is not None else None, [ops[i] for i in longest]
-            )
+            found = ops[stuck] if stuck is not None else None
+            return SearchResult(False, found, [ops[i] for i in longest], longest_state)
         position, state = stack.pop()
         done &= ~(1 << entries[position][2])
         unlift(position)

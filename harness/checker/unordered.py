@@ -30,10 +30,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from harness.checker.history import FAILED, INF, KeyHistory, Observer, Read, Token, Write
+from harness.checker import describe
+from harness.checker.operations import FAILED, INF, KeyHistory, Observer, Read, Token, Write
 from harness.checker.verdict import Anomaly
+from harness.history.events import Event
 
 
 @dataclass(slots=True, eq=False)
@@ -121,59 +122,64 @@ class Unordered:
         found = self.by_value.get(read.value)
         if not found:
             return None
-        history = self.history
-        sent = [p for p in found if p.write.inv <= read.comp]
-        if not sent:
-            first = min((p.write for p in found), key=lambda w: w.inv)
-            return _anomaly(
-                "future_read",
-                history,
-                f"a get returned {read.value!r} before any write of it was sent (the first, "
-                f"by {first.participant}, was sent after the get was answered)",
-                [*read.events, *first.events],
-            )
-        place = min(sent, key=lambda p: p.write.inv)
-        write = place.write
-        if place.base > read.comp and place.after is not None:
-            before = place.after
-            return _anomaly(
-                "future_read",
-                history,
-                f"a get returned {read.value!r}, but observers received {_show(write)} only "
-                f"after {_show(before)}, which was sent after the get was answered",
-                [*read.events, *before.events, *write.events],
-            )
-        if place.earliest(floor) <= read.comp and place.overwritten_by is not None:
-            later = place.overwritten_by
-            return _anomaly(
-                "stale_read",
-                history,
-                f"a get returned {read.value!r}, but observers received {_show(later)} after "
-                f"{_show(write)}, and it was acknowledged before the get was sent",
-                [*write.events, *later.events, *read.events],
-            )
-        at = max(place.base, floor)
-        blocker = next((o for start, end, o in place.windows if start < at < end), None)
-        if blocker is None:
-            # Only when the chain itself breaks real time (reported by the solver too).
-            return _anomaly(
-                "stale_read",
-                history,
-                f"a get returned {read.value!r}, but writes acknowledged before it was sent "
-                f"come after {_show(write)} in the order",
-                [*write.events, *read.events],
-            )
-        opened = [blocker.start_event] if blocker.start_event else []
-        return _anomaly(
-            "lost_update",
-            history,
-            f"a get returned {read.value!r}, so {_show(write)}, whose outcome is unknown, "
-            "took effect before the get was answered (and after every write acknowledged "
-            "before the get was sent); observers were surely active from then until the get "
-            f"was answered (first {blocker.name()}), and none "
-            "received it",
-            [*opened, *write.events, *read.events],
-        )
+        case, proof = _why_not(read, found, floor)
+        kind, text = _WHY[case]
+        words = {name: _named(thing) for name, thing in proof.items()}
+        events = [e for thing in proof.values() for e in _events(thing)]
+        return Anomaly(kind, text.format(**words), self.history.session, self.history.key, events)
+
+
+#: case, the anomaly kind, its text: ``{got}`` is the get, the other fields name
+#: writes and observers, quoted in that order. One row a line: the table is the wording.
+_WHY_TABLE = """
+sent_after     future_read  {got} before any write of it was sent (the first, {first}, was sent after the get was answered)
+received_late  future_read  {got}, but observers received {write} only after {before}, which was sent after the get was answered
+overwritten    stale_read   {got}, but observers received {later} after {write}, and it was acknowledged before the get was sent
+order_late     stale_read   {got}, but writes acknowledged before it was sent come after {write} in the order
+unseen         lost_update  {got}, so {write}, whose outcome is unknown, took effect before the get was answered (and after every write acknowledged before the get was sent); observers were surely active from then until the get was answered (first {observer}), and none received it
+"""  # noqa: E501
+_WHY = {
+    case: (kind, text)
+    for case, kind, text in (line.split(None, 2) for line in _WHY_TABLE.strip().splitlines())
+}
+
+Proof = dict[str, Read | Write | Observer]
+
+
+def _why_not(read: Read, found: list[Placement], floor: int) -> tuple[str, Proof]:
+    """Which case of :data:`_WHY` explains ``read``, and who proves it, in the order
+    their events are quoted."""
+    sent = [p for p in found if p.write.inv <= read.comp]
+    if not sent:
+        return "sent_after", {"got": read, "first": min((p.write for p in found), key=_sent)}
+    place = min(sent, key=lambda p: p.write.inv)
+    write = place.write
+    if place.base > read.comp and place.after is not None:
+        return "received_late", {"got": read, "before": place.after, "write": write}
+    if place.earliest(floor) <= read.comp and place.overwritten_by is not None:
+        return "overwritten", {"write": write, "later": place.overwritten_by, "got": read}
+    at = max(place.base, floor)
+    blocker = next((o for start, end, o in place.windows if start < at < end), None)
+    if blocker is None:
+        # Only when the chain itself breaks real time (reported by the solver too).
+        return "order_late", {"write": write, "got": read}
+    return "unseen", {"observer": blocker, "write": write, "got": read}
+
+
+def _sent(write: Write) -> int:
+    return write.inv
+
+
+def _named(thing: Read | Write | Observer) -> str:
+    if isinstance(thing, Observer):
+        return describe.observer(thing)
+    return describe.who_read(thing) if isinstance(thing, Read) else describe.operation(thing)
+
+
+def _events(thing: Read | Write | Observer) -> list[Event]:
+    if isinstance(thing, Observer):
+        return [thing.start_event] if thing.start_event else []
+    return thing.events
 
 
 def applied_before(chain: list[Write], domain: int) -> Callable[[int], int]:
@@ -229,7 +235,7 @@ def _from_sequences(
         before: Write | None = None  # the chain write received last, sent latest so far
         waiting: list[Placement] = []
         for update in observer.updates:
-            token = (update["value"], update.get("by"))
+            token = (update.value, update.by)
             write = lone.get(token)
             if write is not None:
                 place = out.get(write)
@@ -267,18 +273,10 @@ def _receivers(history: KeyHistory, tokens: set[Token]) -> dict[Token, set[Obser
     out: dict[Token, set[Observer]] = {}
     for observer in history.observers:
         for update in observer.updates:
-            token = (update["value"], update.get("by"))
+            token = (update.value, update.by)
             if token in tokens:
                 out.setdefault(token, set()).add(observer)
     return out
-
-
-def _anomaly(kind: str, history: KeyHistory, message: str, events: list[dict[str, Any]]) -> Anomaly:
-    return Anomaly(kind, message, history.session, history.key, events)
-
-
-def _show(write: Write) -> str:
-    return f"the write of {write.value!r} by {write.participant}"
 
 
 __all__ = ["Placement", "Unordered", "applied_before"]

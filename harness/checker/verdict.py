@@ -9,54 +9,52 @@ Like porcupine's ``Ok | Illegal | Unknown``, never a bare bool.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from harness.history.events import Event
+
+
+class Result(StrEnum):
+    """porcupine's ``Ok | Illegal | Unknown``; a StrEnum, so JSON and text spell it alike."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+
+
+#: kind, the check that finds it, the requirement it breaks, one line. A violation
+#: kind ("protocol" check) names what a participant's client saw break the spec,
+#: frame by frame; ``protocol_violation`` cites R1.4 (a frame off its schema) by
+#: default, and each anomaly its own requirement.
+_KINDS_TABLE = """
+duplicate_update             order         R4.3  an observer received the same write twice
+unknown_value                order         R4.2  a value no write in the history wrote
+order_divergence             order         R4.3  observers saw writes in different orders
+gap                          order         R4.3  an observer skipped a write that others saw in between
+lost_update                  completeness  R4.1  an acknowledged (or read) write never reached an observer
+failed_write_visible         completeness  R5.3  a refused write was seen
+convergence                  convergence   R3.9  reads after quiescence disagree or miss the last write
+realtime_write_order         realtime      R3.9  a write ordered before one acknowledged earlier
+stale_read                   realtime      R3.8  a get returned a value already overwritten
+future_read                  realtime      R3.1  a get returned a value not yet written
+nonlinearizable              realtime      R3.8  no order of the key's operations explains its gets
+key_limit_breach             limits        R3.6  the session held more keys than its limit
+key_limit_refusal            limits        R3.6  KEY_LIMIT_EXCEEDED while the limit was not reached
+update_after_stop            protocol      R4.5  an update for an observer after its stopObserving was acknowledged
+update_before_observing      protocol      R4.8  an update for an observer before the 'observing' reply that announces it
+update_for_unknown_observer  protocol      R4.8  an update for an observerId no 'observing' reply on that connection announced
+protocol_violation           protocol      R1.4  a participant received a frame the spec forbids
+"""  # noqa: E501 (one row a line: the table is the documentation)
+
 #: anomaly kind -> (the check that finds it, the requirement it breaks, one line)
 KINDS: dict[str, tuple[str, str, str]] = {
-    "duplicate_update": ("order", "R4.3", "an observer received the same write twice"),
-    "unknown_value": ("order", "R4.2", "a value no write in the history wrote"),
-    "order_divergence": ("order", "R4.3", "observers saw writes in different orders"),
-    "gap": ("order", "R4.3", "an observer skipped a write that others saw in between"),
-    "lost_update": (
-        "completeness",
-        "R4.1",
-        "an acknowledged (or read) write never reached an observer",
-    ),
-    "failed_write_visible": ("completeness", "R5.3", "a refused write was seen"),
-    "convergence": (
-        "convergence",
-        "R3.9",
-        "reads after quiescence disagree or miss the last write",
-    ),
-    "realtime_write_order": ("realtime", "R3.9", "a write ordered before one acknowledged earlier"),
-    "stale_read": ("realtime", "R3.8", "a get returned a value already overwritten"),
-    "future_read": ("realtime", "R3.1", "a get returned a value not yet written"),
-    "nonlinearizable": ("realtime", "R3.8", "no order of the key's operations explains its gets"),
-    "key_limit_breach": ("limits", "R3.6", "the session held more keys than its limit"),
-    "key_limit_refusal": ("limits", "R3.6", "KEY_LIMIT_EXCEEDED while the limit was not reached"),
-    # What a participant's client saw break the spec, frame by frame (``violation`` events).
-    "update_after_stop": (
-        "protocol",
-        "R4.5",
-        "an update for an observer after its stopObserving was acknowledged",
-    ),
-    "update_before_observing": (
-        "protocol",
-        "R4.8",
-        "an update for an observer before the 'observing' reply that announces it",
-    ),
-    "update_for_unknown_observer": (
-        "protocol",
-        "R4.8",
-        "an update for an observerId no 'observing' reply on that connection announced",
-    ),
-    "protocol_violation": (
-        "protocol",
-        "R1.4",  # the usual one (a frame off its schema); each anomaly cites its own
-        "a participant received a frame the spec forbids",
-    ),
+    kind: (check, requirement, summary)
+    for kind, check, requirement, summary in (
+        line.split(None, 3) for line in _KINDS_TABLE.strip().splitlines()
+    )
 }
 
 #: How many anomalies of one kind are kept in full; the rest are only counted.
@@ -69,8 +67,8 @@ class Anomaly:
     message: str
     session: str | None = None
     key: str | None = None
-    #: The events that prove it, as recorded (minus the checker's own fields).
-    events: list[dict[str, Any]] = field(default_factory=list)
+    #: The events that prove it; reports quote them as recorded.
+    events: list[Event] = field(default_factory=list)
     #: Extra structure for reports, e.g. two observers' sequences side by side.
     detail: dict[str, Any] = field(default_factory=dict)
     #: The requirement broken, when it is not the kind's own (protocol violations).
@@ -94,13 +92,13 @@ class Anomaly:
         }
 
 
-def _public(event: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in event.items() if name != "d"}
+def _public(event: Event) -> dict[str, Any]:
+    return event.to_json()
 
 
 @dataclass
 class Verdict:
-    result: str  # "valid" | "invalid" | "unknown"
+    result: Result
     counts: dict[str, int] = field(default_factory=dict)
     #: kind -> the smallest counterexample kept for it
     examples: dict[str, Anomaly] = field(default_factory=dict)
@@ -112,7 +110,7 @@ class Verdict:
 
     @property
     def valid(self) -> bool:
-        return self.result == "valid"
+        return self.result is Result.VALID
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,56 +1,72 @@
-"""Reading histories: files from any number of processes, merged, checked line by line."""
+"""Reading histories: files from any number of processes, merged, checked line by line.
+
+Each line becomes a typed event (:mod:`harness.history.events`) stamped with its
+clock domain; the files themselves are never rewritten.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from harness.history.events import REQUIRED_FIELDS, HistoryError
+from harness.errors import HistoryError
+from harness.history.events import EVENT_TYPES, Event, Header
 
 
 @dataclass
 class History:
     """Events from one or more files; ``domain`` of each event indexes ``clocks``."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     clocks: list[str] = field(default_factory=list)
     processes: list[str] = field(default_factory=list)
+    headers: list[Header] = field(default_factory=list)
     #: Lines a crash cut short (no newline, not JSON); skipped, and said so in verdicts.
     truncated: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_events(cls, events: Iterable[dict[str, Any]], source: str = "events") -> History:
+    def from_events(cls, events: Iterable[Mapping[str, Any]], source: str = "events") -> History:
+        """The history the JSON objects ``events`` record (header first), as a file holds them."""
         history = cls()
         history._add(iter(events), source)
         return history
 
-    def _add(self, events: Iterator[dict[str, Any]], source: str) -> None:
+    def _add(self, records: Iterator[Mapping[str, Any]], source: str) -> None:
         domain = -1
-        for number, event in enumerate(events, 1):
-            kind = event.get("ev")
-            if kind == "header":
-                clock = str(event.get("clock", source))
-                if clock not in self.clocks:
-                    self.clocks.append(clock)
-                domain = self.clocks.index(clock)
-                self.processes.append(str(event.get("process", source)))
+        decoders = {kind: cls.decode for kind, cls in EVENT_TYPES.items()}
+        append = self.events.append
+        for number, record in enumerate(records, 1):
+            decode = decoders.get(record.get("ev"))  # type: ignore[arg-type]
+            if decode is None or domain < 0:
+                domain = self._header(record, domain, f"{source}: line {number}", source)
                 continue
+            try:
+                append(decode(record, domain))
+            except HistoryError as exc:
+                raise HistoryError(f"{source}: line {number}: {exc}") from None
+
+    def _header(self, record: Mapping[str, Any], domain: int, where: str, source: str) -> int:
+        """Start a clock domain at a header line, or say why the line cannot be read."""
+        kind = record.get("ev")
+        if kind != "header":
             if domain < 0:
-                raise HistoryError(f"{source}: line {number}: events before the header line")
-            if kind not in REQUIRED_FIELDS:
-                raise HistoryError(f"{source}: line {number}: unknown event kind {kind!r}")
-            for name, kinds in REQUIRED_FIELDS[kind]:
-                if not isinstance(event.get(name), kinds):
-                    raise HistoryError(
-                        f"{source}: line {number}: {kind} event without a valid {name!r}"
-                    )
-            event["d"] = domain
-            self.events.append(event)
+                raise HistoryError(f"{where}: events before the header line")
+            raise HistoryError(f"{where}: unknown event kind {kind!r}")
+        try:
+            header = Header.decode(record)
+        except HistoryError as exc:
+            raise HistoryError(f"{where}: {exc}") from None
+        clock = header.clock or source
+        if clock not in self.clocks:
+            self.clocks.append(clock)
+        self.headers.append(header)
+        self.processes.append(header.process or source)
+        return self.clocks.index(clock)
 
 
 def read_history(paths: Iterable[str | os.PathLike[str]]) -> History:

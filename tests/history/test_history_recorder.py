@@ -15,6 +15,7 @@ import pytest
 
 from harness.client.aio import connect
 from harness.errors import HistoryError, RequestTimeout
+from harness.history.events import Closed, Violation
 from harness.history.reader import read_history
 from harness.history.recorder import HistoryRecorder
 from harness.protocol import Get
@@ -102,7 +103,7 @@ os._exit(1)
 """
     subprocess.run([sys.executable, "-c", script], check=False, timeout=60, cwd=Path.cwd())
     history = read_history([path])
-    assert [e["value"] for e in history.events] == [f"v{n}" for n in range(5)]
+    assert [e.value for e in history.events] == [f"v{n}" for n in range(5)]
 
 
 def test_reader_merges_files_and_keeps_clock_domains_apart(tmp_path: Path) -> None:
@@ -116,7 +117,7 @@ def test_reader_merges_files_and_keeps_clock_domains_apart(tmp_path: Path) -> No
         paths.append(path)
     history = read_history(paths)
     assert history.clocks == ["a/boot", "b/boot"]
-    assert [e["d"] for e in history.events] == [0, 1]
+    assert [e.domain for e in history.events] == [0, 1]
 
 
 def test_reader_skips_a_line_cut_short_at_the_end(tmp_path: Path) -> None:
@@ -174,9 +175,9 @@ def test_a_violation_is_recorded_quoting_its_frame_even_after_recording_stopped(
     with EmbeddedServer(StopIgnoredServer) as server:
         run(scenario(server.url))
     events = read_history([path]).events
-    assert [e["ev"] for e in events[-2:]] == ["closed", "violation"]
+    assert [type(e) for e in events[-2:]] == [Closed, Violation]
     violation = events[-1]
-    assert violation["kind"] == "update_after_stop" and violation["requirement"] == "R4.5"
-    assert violation["p"] == "alice" and (violation["obs"], violation["key"]) == ("o1", "k")
-    assert orjson.loads(violation["frame"])["value"] == "v1"
-    assert "after stopObserving was acknowledged" in violation["reason"]
+    assert violation.kind == "update_after_stop" and violation.requirement == "R4.5"
+    assert violation.participant == "alice" and (violation.observer, violation.key) == ("o1", "k")
+    assert violation.frame is not None and orjson.loads(violation.frame)["value"] == "v1"
+    assert "after stopObserving was acknowledged" in violation.reason

@@ -6,19 +6,25 @@ return time; a request with no ``done`` (the history ends first) or an
 instant, or never. Updates are grouped by observer, in the order received.
 Frames a participant saw break the spec (``violation`` events) are kept apart:
 each is an anomaly of its own.
+
+An operation's ``input`` and ``output`` are what porcupine's model steps on:
+``("set", value)`` with its status, or ``("get", None)`` with the value read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from harness.history.events import Closed, Done, Event, Invoke, Update, Violation
 from harness.history.reader import History
 
 INF = 1 << 62
 OK, FAILED, UNKNOWN = "ok", "failed", "unknown"
 #: What an update names a write by: (value, writer).
 Token = tuple[str | None, str | None]
+#: What a client asked: ("set", the value written) or ("get", None).
+Input = tuple[str, str | None]
 
 
 @dataclass(slots=True, eq=False)
@@ -30,12 +36,20 @@ class Write:
     status: str
     domain: int
     gave_up: int  # when the client stopped waiting (== comp unless unknown)
-    events: list[dict[str, Any]]
+    events: list[Event]
     code: str | None = None
 
     @property
     def token(self) -> Token:
         return self.value, self.participant
+
+    @property
+    def input(self) -> Input:
+        return "set", self.value
+
+    @property
+    def output(self) -> str:
+        return self.status
 
 
 @dataclass(slots=True, eq=False)
@@ -45,7 +59,18 @@ class Read:
     inv: int
     comp: int
     domain: int
-    events: list[dict[str, Any]]
+    events: list[Event]
+
+    @property
+    def input(self) -> Input:
+        return "get", None
+
+    @property
+    def output(self) -> str | None:
+        return self.value
+
+
+Operation = Write | Read
 
 
 @dataclass(slots=True, eq=False)
@@ -60,13 +85,8 @@ class Observer:
     #: (``end_known``); else no later than the last write it received was applied.
     end: int = INF
     end_known: bool = False
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    start_event: dict[str, Any] | None = None
-
-    def name(self) -> str:
-        """How anomalies name it: with its connection, since observerIds are scoped per
-        connection (R2.5) and one participant's two devices may both hold ``o1``."""
-        return f"{self.observer_id} of {self.participant} on connection {self.conn}"
+    updates: list[Update] = field(default_factory=list)
+    start_event: Done | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -83,21 +103,23 @@ class Partitioned:
     keys: dict[tuple[str, str], KeyHistory]
     #: session -> the smallest maxKeys any join in it was told
     max_keys: dict[str, int]
-    #: session -> keys refused with KEY_LIMIT_EXCEEDED (part of their KeyHistory too)
     domains: int
     requests: int
     updates: int
     #: ``violation`` events: frames the spec forbids, as the clients recorded them.
-    violations: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+
+KeyHistories = Callable[[str, str], KeyHistory]
 
 
 def partition(history: History) -> Partitioned:
     keys: dict[tuple[str, str], KeyHistory] = {}
     max_keys: dict[str, int] = {}
-    invokes: dict[tuple[str, int], dict[str, Any]] = {}
+    invokes: dict[tuple[str, int], Invoke] = {}
     observers: dict[tuple[str, str], Observer] = {}
-    closed: dict[str, dict[str, Any]] = {}
-    violations: list[dict[str, Any]] = []
+    closed: dict[str, Closed] = {}
+    violations: list[Violation] = []
     requests = updates = 0
 
     def key_history(session: str, key: str) -> KeyHistory:
@@ -107,30 +129,30 @@ def partition(history: History) -> Partitioned:
         return found
 
     for event in history.events:
-        kind = event["ev"]
-        if kind == "update":
+        kind = type(event)
+        if kind is Update:
             updates += 1
-            observer = observers.get((event["conn"], event["obs"]))
+            observer = observers.get((event.conn, event.observer))
             if observer is None:
                 # The observe's reply was not recorded (it timed out): order checks only.
-                observer = Observer(event["conn"], event.get("p"), event["obs"], event["d"])
-                observers[(event["conn"], event["obs"])] = observer
-                key_history(event.get("s") or "", event["key"]).observers.append(observer)
+                observer = Observer(event.conn, event.participant, event.observer, event.domain)
+                observers[(event.conn, event.observer)] = observer
+                key_history(event.session or "", event.key).observers.append(observer)
             observer.updates.append(event)
-        elif kind == "invoke":
+        elif kind is Invoke:
             requests += 1
-            invokes[(event["conn"], event["req"])] = event
-            if event["op"] == "stop":
-                observer = observers.get((event["conn"], event.get("obs")))
+            invokes[(event.conn, event.request)] = event
+            if event.op == "stop":
+                observer = observers.get((event.conn, event.observer))  # type: ignore[arg-type]
                 if observer is not None and not observer.end_known:
-                    observer.end, observer.end_known = event["t"], True
-        elif kind == "done":
-            call = invokes.pop((event["conn"], event["req"]), None)
+                    observer.end, observer.end_known = event.time, True
+        elif kind is Done:
+            call = invokes.pop((event.conn, event.request), None)
             if call is not None:
                 _complete(call, event, key_history, observers, max_keys)
-        elif kind == "closed":
-            closed[event["conn"]] = event
-        elif kind == "violation":
+        elif kind is Closed:
+            closed[event.conn] = event
+        else:
             violations.append(event)
     for call in invokes.values():  # never answered within the history
         _complete(call, None, key_history, observers, max_keys)
@@ -143,8 +165,8 @@ def partition(history: History) -> Partitioned:
             # A client that failed its connection over a violation (R1.x, R4.5...) read
             # nothing after it: updates already sent were lost to it, not by the server.
             # So, as for a server's close, it is owed only what its own updates prove.
-            if close is not None and close.get("by_client") and not close.get("violation"):
-                observer.end, observer.end_known = close["t"], True
+            if close is not None and close.by_client and not close.after_violation:
+                observer.end, observer.end_known = close.time, True
                 continue
             if sent is None:
                 sent = _first_sent(found)
@@ -178,46 +200,48 @@ def _surely_active_until(observer: Observer, sent: dict[Token, tuple[int, int]])
     before then would have reached it first (R4.3).
     """
     for update in reversed(observer.updates):
-        found = sent.get((update["value"], update.get("by")))
+        found = sent.get((update.value, update.by))
         if found is not None and found[1] == observer.domain:
-            return min(update["t"], found[0])
+            return min(update.time, found[0])
     return observer.start if observer.start is not None else INF
 
 
 def _complete(
-    call: dict[str, Any],
-    done: dict[str, Any] | None,
-    key_history: Any,
+    call: Invoke,
+    done: Done | None,
+    key_history: KeyHistories,
     observers: dict[tuple[str, str], Observer],
     max_keys: dict[str, int],
 ) -> None:
-    op = call["op"]
-    result = done["result"] if done is not None else "unknown"
-    session = (done.get("s") if done is not None else None) or call.get("s") or ""
-    events = [call] if done is None else [call, done]
+    op = call.op
+    result = done.result if done is not None else "unknown"
+    session = (done.session if done is not None else None) or call.session or ""
+    events: list[Event] = [call] if done is None else [call, done]
     if op == "set":
-        gave_up = done["t"] if done is not None else INF
+        gave_up = done.time if done is not None else INF
         status = OK if result == "ok" else UNKNOWN if result == "unknown" else FAILED
         write = Write(
-            call.get("p"),
-            call.get("value"),
-            call["t"],
+            call.participant,
+            call.value,
+            call.time,
             INF if status == UNKNOWN else gave_up,
             status,
-            call["d"],
+            call.domain,
             gave_up,
             events,
-            done.get("code") if done is not None else None,
+            done.code if done is not None else None,
         )
-        key_history(session, call.get("key") or "").writes.append(write)
+        key_history(session, call.key or "").writes.append(write)
+    elif done is None:
+        return
     elif op == "get" and result == "value":
-        read = Read(call.get("p"), done.get("value"), call["t"], done["t"], call["d"], events)
-        key_history(session, call.get("key") or "").reads.append(read)
-    elif op == "observe" and result == "observing":
-        observer = Observer(call["conn"], call.get("p"), done["obs"], call["d"], done["t"])
+        read = Read(call.participant, done.value, call.time, done.time, call.domain, events)
+        key_history(session, call.key or "").reads.append(read)
+    elif op == "observe" and result == "observing" and done.observer is not None:
+        observer = Observer(call.conn, call.participant, done.observer, call.domain, done.time)
         observer.start_event = done
-        observers[(call["conn"], done["obs"])] = observer
-        key_history(session, call.get("key") or "").observers.append(observer)
-    elif op == "join" and result == "joined" and isinstance(done.get("maxKeys"), int):
-        session = call.get("s") or ""
-        max_keys[session] = min(max_keys.get(session, done["maxKeys"]), done["maxKeys"])
+        observers[(call.conn, done.observer)] = observer
+        key_history(session, call.key or "").observers.append(observer)
+    elif op == "join" and result == "joined" and done.max_keys is not None:
+        session = call.session or ""
+        max_keys[session] = min(max_keys.get(session, done.max_keys), done.max_keys)

@@ -5,9 +5,13 @@
 
     verdict = check(read_history(["worker-1.jsonl", "worker-2.jsonl"]))
     print(verdict.to_text())          # or verdict.to_json()
-    assert verdict.result in Result                # valid, invalid or unknown
+    assert verdict.result in Result   # VALID, INVALID or UNKNOWN (a StrEnum)
 
-Per (session, key), porcupine-style, it checks (docs/protocol.md):
+The model is porcupine's (:mod:`harness.checker.model`: ``partition``, ``init``,
+``step``, ``describe_operation``, ``describe_state``); the store's is
+:data:`REGISTER`, which partitions the history by (session, key). Every anomaly
+text names operations, updates and observers through one describer
+(:mod:`harness.checker.describe`). Per (session, key) it checks (docs/protocol.md):
 
 1. order: no duplicate or unknown updates; all observers follow one order (R4.2, R4.3);
 2. completeness: acknowledged writes reach every observer active across them,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,7 +15,7 @@ from harness.checker.realtime import check_convergence, check_with_order
 from harness.checker.search import DEFAULT_BUDGET, linearizable
 from harness.checker.verdict import KEEP_PER_KIND, KINDS, Anomaly, Result, Verdict
 from harness.history.events import Violation
-from harness.history.reader import History
+from harness.history.reader import History, paused_gc
 
 
 class _Collector:
@@ -42,17 +41,11 @@ def check(
     ``history`` is what :func:`harness.history.reader.read_history` returns, or the
     events themselves (header first). Pure: it reads the history and nothing else.
     """
-    if not isinstance(history, History):
-        history = History.from_events(history)
-    # The checker allocates millions of small objects and frees none until it returns;
-    # the cyclic collector would rescan them all again and again (superlinear cost).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # The checker allocates millions of small objects and frees none until it returns.
+    with paused_gc():
+        if not isinstance(history, History):
+            history = History.from_events(history)
         return _check(history, search_budget)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _check(history: History, search_budget: int) -> Verdict:

@@ -50,16 +50,21 @@ def check_order(history: KeyHistory, report: Report) -> KeyOrder:
     pred: dict[Write, dict[Write, int]] = {}
     first_seen: dict[tuple[Write, Write], tuple[Observer, int]] = {}
     walks: dict[Observer, list[tuple[Write, int, bool]]] = {}
+    # token -> its one live write, once found: every observer's update of it is that write.
+    identified: dict[tuple[str | None, str | None], Write] = {}
     for observer in history.observers:
         seen: set[Write] = set()
         result.seen[observer] = seen
         walk = walks[observer] = []
         previous: Write | None = None
         for index, update in enumerate(observer.updates):
-            write = _identify(history, observer, update, result, report)
+            write = identified.get((update.value, update.by))
             if write is None:
-                previous = None
-                continue
+                write = _identify(history, observer, update, result, report)
+                if write is None:
+                    previous = None
+                    continue
+                identified[write.token] = write
             if write in seen:
                 first = next(u for u in observer.updates if _same(u, update))
                 report(

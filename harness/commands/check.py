@@ -14,7 +14,7 @@ import argparse
 
 import orjson
 
-from harness.checker import check
+from harness.checker import Result, check
 from harness.exits import exit_code
 from harness.history.reader import read_history
 
@@ -30,4 +30,4 @@ def run(args: argparse.Namespace) -> int:
         print(orjson.dumps(verdict.to_json(), option=orjson.OPT_INDENT_2).decode())
     else:
         print(verdict.to_text())
-    return exit_code(verdict.result == "invalid")
+    return exit_code(verdict.result is Result.INVALID)

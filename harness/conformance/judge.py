@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from harness.checker import check
+from harness.checker import Result, check
 from harness.history.recorder import HistoryRecorder
 
 
@@ -67,12 +67,12 @@ def judge_one_key(
     return problems
 
 
-def checker_problems(recorder: HistoryRecorder) -> tuple[str, list[str]]:
+def checker_problems(recorder: HistoryRecorder) -> tuple[Result, list[str]]:
     """The consistency checker's verdict on a recorded history, and its anomalies."""
     verdict = check(recorder.history())
     problems = (
         [f"{a.kind} ({a.message})" for a in verdict.anomalies]
-        if verdict.result == "invalid"
+        if verdict.result is Result.INVALID
         else []
     )
     return verdict.result, problems

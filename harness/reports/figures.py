@@ -16,6 +16,7 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 from harness import __version__
+from harness.checker.verdict import Result
 from harness.errors import HarnessUsageError
 from harness.latency.histograms import (
     METRICS,
@@ -80,11 +81,12 @@ def load_run(path: str | Path) -> Run:
     return Run(path, info, latency, consistency, totals)
 
 
-def consistency_result(verdict: dict[str, Any] | None) -> str | None:
+def consistency_result(verdict: dict[str, Any] | None) -> Result | None:
     """``valid``, ``invalid`` or ``unknown`` from a verdict.json (harness.checker.Verdict)."""
     if verdict is None:
         return None
-    return str(verdict.get("result") or verdict.get("verdict") or "unknown")
+    found = verdict.get("result") or verdict.get("verdict")
+    return Result(found) if found in tuple(Result) else Result.UNKNOWN
 
 
 def _duration_s(run: Run) -> float:
@@ -214,7 +216,7 @@ def build_figures(
     comparison = compare(run, baseline, max_regression, list(at)) if baseline else None
     breached = [o for o in outcomes if not o.passed]
     regressed = [r for r in (comparison or {}).get("regressions", []) if not r["passed"]]
-    inconsistent = consistency_result(run.consistency) == "invalid"
+    inconsistent = consistency_result(run.consistency) is Result.INVALID
     verdict = "failed" if breached or regressed or inconsistent else "passed"
     return {
         "tool": "store-harness",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.checker import check
+from harness.checker import Result, check
 from harness.errors import HarnessError
 from harness.exits import EXIT_FAILED, EXIT_OK, exit_code
 from harness.history.reader import read_history
@@ -89,12 +89,12 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         verdict = check(history)
     except HarnessError as exc:
         print(f"store-harness: could not check the history: {exc}")
-        info["verdict"] = "unknown"
+        info["verdict"] = Result.UNKNOWN
     else:
         write_verdict(run_dir, verdict.to_json(), verdict.to_text())
         info["verdict"] = verdict.result
         print(verdict.to_text())
-        if verdict.result == "invalid":
+        if verdict.result is Result.INVALID:
             code = EXIT_FAILED
     write_run_json(run_dir, info)
     code = max(code, _report(environment, run_dir))

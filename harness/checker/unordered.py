@@ -14,7 +14,7 @@ owed every write applied while it is active (R4.1), so a write it never
 received was not applied while it was surely active: from the observe's reply
 until ``Observer.end`` (the stopObserving or this side's close; when the server
 ended it, the instant the last write it received was sent, see
-:mod:`harness.checker.history`).
+:mod:`harness.checker.operations`).
 
 An observer that received any update carrying the write's value and writer
 may have received this very write, so it proves nothing about that. But when

@@ -7,95 +7,60 @@
         assert await client.get("BLOCK_CHAT") == "true"
 
 Requests may be issued concurrently from several tasks (pipelining); replies
-are matched in request order by the protocol core. Frames are handled in the
-transport's ``data_received`` callback, so a reply wakes the waiting caller
-directly, with no reader task in between.
+are matched in request order by the core (:class:`harness.client.core.ClientCore`),
+which holds all the connection's state. This module only moves bytes: frames are
+handled in the transport's ``data_received`` callback, so a reply wakes the
+waiting caller directly, with no reader task in between. Requests started in one
+turn of the loop leave in one write, and one timer per connection enforces
+every request's deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from time import monotonic_ns
 from types import TracebackType
+from typing import Any
 
-from harness.client.base import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
-    ClientBase,
+from harness.client.core import (
+    ClientCore,
     ClientListener,
+    ClientOptions,
+    FrameTrace,
     UpdateCallback,
-    describe_close,
 )
-from harness.client.wire import Wire
-from harness.errors import (
-    ConnectionLost,
-    HarnessError,
-    HarnessUsageError,
-    ProtocolViolation,
-    RequestTimeout,
-)
-from harness.protocol import (
-    DEFAULT_MAX_FRAME_BYTES,
-    Error,
-    Joined,
-    PendingRequest,
-    Reply,
-    Request,
-    Update,
-)
+from harness.errors import ConnectionLost, HarnessError
+from harness.protocol import Error, Joined, PendingRequest, Request, Update
 
-FrameTrace = Callable[[str, str | bytes], None]
 #: Seconds to wait for the server's half of the closing handshake.
 CLOSE_TIMEOUT = 2.0
 
 
-class StoreClient(ClientBase):
+class StoreClient(ClientCore):
     """One participant connection. Use :func:`connect` to open it."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        listeners: Sequence[ClientListener] = (),
-        compression: bool = False,
-        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
-        trace: FrameTrace | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            request_timeout=request_timeout,
-            connect_timeout=connect_timeout,
-            listeners=listeners,
-            compression=compression,
-            max_frame_bytes=max_frame_bytes,
-        )
-        self.trace = trace
-        self._wire: Wire | None = None
+    def __init__(self, url: str, options: ClientOptions | None = None, **changes: Any) -> None:
+        super().__init__(url, options, **changes)
         self._transport: asyncio.Transport | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
         self._updates: asyncio.Queue[Update | None] | None = None
         self._closed = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flush_due = False
 
     async def open(self) -> StoreClient:
-        self._wire = wire = Wire(
-            self.url, compression=self.compression, max_frame_bytes=self.max_frame_bytes
-        )
+        handshake = self.opening_handshake()
+        uri = self.wire.uri
         loop = asyncio.get_running_loop()
         self._handshake = loop.create_future()
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(self.options.connect_timeout):
                 self._transport, _ = await loop.create_connection(
-                    lambda: _Callbacks(self),
-                    wire.uri.host,
-                    wire.uri.port,
-                    ssl=True if wire.uri.secure else None,
+                    lambda: _Callbacks(self), uri.host, uri.port, ssl=True if uri.secure else None
                 )
-                self._transport.write(wire.opening_handshake())
+                self._transport.write(handshake)
                 await self._handshake
         except (OSError, TimeoutError, HarnessError) as exc:
             if self._transport is not None:
@@ -105,7 +70,7 @@ class StoreClient(ClientBase):
         return self
 
     async def __aenter__(self) -> StoreClient:
-        return self if self._wire is not None else await self.open()
+        return self if self._transport is not None else await self.open()
 
     async def __aexit__(
         self,
@@ -116,21 +81,16 @@ class StoreClient(ClientBase):
         await self.close()
 
     async def close(self) -> None:
-        if self.closing_ns is None and not self.closed:
-            self.closing_ns = monotonic_ns()
-        if self._transport is None or self._wire is None or self.closed:
+        self.begin_close()
+        if self._transport is None or self.closed:
             return
-        self._transport.write(self._wire.close())
+        self._transport.write(self.data_to_send())
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._closed.wait()
         except TimeoutError:
             self._transport.abort()  # the server never completed the closing handshake
             await self._closed.wait()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -146,14 +106,14 @@ class StoreClient(ClientBase):
         await self._request(self._set_request(key, value))
 
     async def delete(self, key: str) -> None:
-        await self.set(key, None)
+        await self._request(self._set_request(key, None))
 
     async def get(self, key: str) -> str | None:
         return await self._request(self._get_request(key))
 
     async def observe(self, key: str, callback: UpdateCallback | None = None) -> str:
         """Observe ``key``; returns the observerId. ``callback(value, updated_by)``."""
-        return await self._request(self._observe_request(key, callback))
+        return await self._request(self._observe_request(key), callback)
 
     async def stop_observing(self, observer_id: str) -> None:
         await self._request(self._stop_request(observer_id))
@@ -162,6 +122,7 @@ class StoreClient(ClientBase):
         """Every update received from now on, for all observers of this connection."""
         if self._updates is None:
             self._updates = asyncio.Queue()
+            self.update_sink = self._updates.put_nowait
             if self.closed:
                 self._updates.put_nowait(None)
         return self._iterate_updates(self._updates)
@@ -174,111 +135,89 @@ class StoreClient(ClientBase):
         For conformance tests of bad input; a success reply is a ProtocolViolation.
         """
         waiter = asyncio.get_running_loop().create_future()
-        pending = self._begin_raw(frame, reply_id, waiter)
-        data = frame.encode() if isinstance(frame, str) else frame
-        return await self._send_and_wait(pending, data, text=not binary)
+        return await self._wait(self.start_raw(frame, reply_id, waiter, binary=binary))
 
     # --- plumbing ----------------------------------------------------------------
 
-    async def _request(self, request: Request) -> object:
+    async def _request(self, request: Request, callback: UpdateCallback | None = None) -> Any:
         waiter = asyncio.get_running_loop().create_future()
-        pending = self._begin(request, waiter)
-        reply = await self._send_and_wait(pending, pending.frame, text=True)
-        return self._result(reply)
+        return await self._wait(self.start(request, waiter, callback))
 
-    async def _send_and_wait(self, pending: PendingRequest, data: bytes, *, text: bool) -> Reply:
-        self._check_usable(pending)
-        assert self._wire is not None and self._transport is not None
-        if self.trace is not None:
-            self.trace("sent", data)
-        self._transport.write(self._wire.send_text(data) if text else self._wire.send_binary(data))
-        # One timer on the loop rather than asyncio.timeout() around a shielded
-        # future: fewer event-loop turns per request, which round trips feel.
-        timer = asyncio.get_running_loop().call_later(self.request_timeout, self._expire, pending)
-        try:
-            if self._writable is not None:
-                await self._writable  # the server reads slower than we write
-            return await pending.waiter
-        finally:
-            timer.cancel()
+    async def _wait(self, pending: PendingRequest) -> Any:
+        self._sent()
+        if self._writable is not None:
+            await self._writable  # the server reads slower than we write
+        return await pending.waiter
 
-    def _expire(self, pending: PendingRequest) -> None:
-        if pending.waiter.done():
-            return
-        pending.abandoned = True
-        self._on_unknown(pending)
-        pending.waiter.set_exception(
-            RequestTimeout(f"no reply to request {pending.id} within {self.request_timeout:g}s")
-        )
+    def _sent(self) -> None:
+        # The first request of a loop turn is written at once (a lone round trip waits
+        # for nothing); the others join it in one write at the end of the turn.
+        if not self._flush_due:
+            assert self._transport is not None
+            self._flush_due = True
+            self._transport.write(self.data_to_send())
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self._timer is None:
+            self._arm_timer()
 
-    def _check_usable(self, pending: PendingRequest) -> None:
-        if self._wire is None:
-            raise HarnessUsageError("the client is not connected; use 'async with connect(url)'")
-        if self.violation is not None or self._closed.is_set():
-            self.protocol.pending.remove(pending)
-            self._on_unknown(pending)
-            if self.violation is not None:
-                raise self.violation
-            raise ConnectionLost(
-                describe_close(self.close_code, self.close_reason), self.close_code
-            )
+    def _flush(self) -> None:
+        self._flush_due = False
+        data = self.data_to_send()
+        if data and self._transport is not None:
+            self._transport.write(data)
+
+    def _arm_timer(self) -> None:
+        deadline = self.next_deadline_ns()
+        if deadline is not None and not self.closed:
+            delay = (deadline - monotonic_ns()) / 1e9
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        self._wake(self.expire(monotonic_ns()))
+        self._arm_timer()
+
+    @staticmethod
+    def _wake(done: list[PendingRequest]) -> None:
+        for pending in done:
+            waiter = pending.waiter
+            if waiter.done():
+                continue  # its caller was cancelled
+            outcome = pending.outcome
+            if isinstance(outcome, BaseException):
+                waiter.set_exception(outcome)
+                waiter.exception()  # mark retrieved: nobody may be waiting any more
+            else:
+                waiter.set_result(outcome)
 
     # --- transport callbacks ------------------------------------------------------
 
     def _data_received(self, data: bytes) -> None:
-        wire, transport = self._wire, self._transport
-        assert wire is not None and transport is not None
+        transport, handshake = self._transport, self._handshake
+        assert transport is not None and handshake is not None
         try:
-            messages = wire.receive(data)
+            answered = self.receive_data(data)
         except ConnectionLost as exc:  # the opening handshake failed
-            if self._handshake is not None and not self._handshake.done():
-                self._handshake.set_exception(exc)
+            if not handshake.done():
+                handshake.set_exception(exc)
             return
-        if wire.handshake_done and self._handshake is not None and not self._handshake.done():
-            self._handshake.set_result(None)
-        outgoing = wire.outgoing()  # pongs, the closing handshake
+        if not handshake.done() and self.handshake_done:
+            handshake.set_result(None)
+        outgoing = self.data_to_send()  # pongs, the closing handshake, a 1002 close
         if outgoing:
             transport.write(outgoing)
-        for text in messages:
-            if self.trace is not None:
-                self.trace("received", text)
-            try:
-                event = self._on_frame(text)
-            except ProtocolViolation as exc:
-                self._violated(exc)
-                return
-            if isinstance(event, Update):
-                if self._updates is not None:
-                    self._updates.put_nowait(event)
-            elif not event[0].waiter.done():
-                event[0].waiter.set_result(event[1])
-        if wire.violation is not None:  # a frame that broke R1.1, after the ones before it
-            self._violated(wire.violation)
-            return
-        if wire.finished:
+        self._wake(answered)
+        if self.should_close:
             transport.close()
 
-    def _violated(self, violation: ProtocolViolation) -> None:
-        assert self._wire is not None and self._transport is not None
-        self._violation(violation)
-        self._transport.write(self._wire.fail(1002, "protocol violation"))
-        self._transport.close()
-
     def _connection_lost(self) -> None:
-        assert self._wire is not None
-        if not self._wire.finished:
-            with contextlib.suppress(Exception):
-                self._wire.receive(b"")
-        self.close_code, self.close_reason = self._wire.close_code_and_reason()
-        error: HarnessError = self.violation or ConnectionLost(
-            describe_close(self.close_code, self.close_reason), self.close_code
-        )
+        failed = self.connection_lost()
         if self._handshake is not None and not self._handshake.done():
-            self._handshake.set_exception(error)
-        for pending in self._lost():
-            if not pending.waiter.done():
-                pending.waiter.set_exception(error)
-                pending.waiter.exception()  # mark retrieved: nobody may be waiting any more
+            self._handshake.set_exception(self._end_error())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake(failed)
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
         self._closed.set()
@@ -322,6 +261,9 @@ class _Callbacks(asyncio.Protocol):
         self.client._resume_writing()
 
 
-def connect(url: str, **options: object) -> StoreClient:
+def connect(url: str, options: ClientOptions | None = None, **changes: Any) -> StoreClient:
     """A client for ``url``; use as ``async with connect(url) as client``."""
-    return StoreClient(url, **options)  # type: ignore[arg-type]
+    return StoreClient(url, options, **changes)
+
+
+__all__ = ["ClientListener", "ClientOptions", "FrameTrace", "StoreClient", "connect"]

@@ -4,9 +4,9 @@
         client.join("meeting-1", "alice", "Alice")
         client.set("BLOCK_CHAT", "true")
 
-It drives websockets' sans-I/O protocol (:class:`harness.client.wire.Wire`,
-shared with the asyncio client) over a plain socket, in one of two modes chosen
-when the connection opens:
+It moves bytes between a plain socket and the sans-I/O core it shares with the
+asyncio client (:class:`harness.client.core.ClientCore`), in one of two modes
+chosen when the connection opens:
 
 - Thread mode (plain threads, and ``wss://`` under gevent): one reader thread per
   connection reads the socket and hands each reply to the waiting caller through
@@ -17,7 +17,8 @@ when the connection opens:
   arrived and switches straight to each waiting caller; writes go out without
   blocking, the rest when the socket is writable. A reply then costs one
   greenlet switch, as it does for a client that reads in its own greenlet, and
-  without preemption the protocol state needs no lock.
+  without preemption the protocol state needs no lock. One hub timer per
+  connection enforces every request's deadline.
 
 Observer callbacks and listener hooks for replies and updates run on the
 reader: the reader thread, or gevent's hub. They must not block: no requests
@@ -33,58 +34,45 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from queue import Empty, SimpleQueue
 from time import monotonic_ns
 from types import TracebackType
 from typing import Any
 
-from harness.client.base import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
-    ClientBase,
+from harness.client.core import (
+    ClientCore,
     ClientListener,
+    ClientOptions,
+    FrameTrace,
     UpdateCallback,
-    describe_close,
+    raise_outcome,
 )
-from harness.client.wire import Wire
-from harness.errors import ConnectionLost, HarnessUsageError, ProtocolViolation, RequestTimeout
-from harness.protocol import (
-    DEFAULT_MAX_FRAME_BYTES,
-    Joined,
-    PendingRequest,
-    Reply,
-    Request,
-    Update,
-)
+from harness.errors import ConnectionLost, ProtocolViolation
+from harness.protocol import Error, Joined, PendingRequest, Request, Update
 
 _RECEIVE_BYTES = 65536
 _CLOSE_WAIT_S = 2.0
 
-#: What a gevent-mode request's timer hands its waiter: no reply came in time.
-_TIMED_OUT = object()
-
 
 class _Waiter:
-    """Where the reader thread leaves a reply (or the error that ends the wait).
+    """Where the reader thread wakes a caller once its request is ``done``.
 
     A lock taken at birth and released once is the cheapest one-shot signal
     between threads (threading.Event builds a Condition per wait). ``switch`` is
     named after gevent's ``Waiter.switch`` so both modes wake a caller alike.
     """
 
-    __slots__ = ("done", "value")
+    __slots__ = ("done",)
 
     def __init__(self) -> None:
         self.done = threading.Lock()
         self.done.acquire()
-        self.value: Reply | BaseException | None = None
 
     def wait(self, timeout: float) -> bool:
         return self.done.acquire(timeout=timeout)
 
-    def switch(self, value: Reply | BaseException) -> None:
-        self.value = value
+    def switch(self, value: object = None) -> None:
         if self.done.locked():
             self.done.release()
 
@@ -105,97 +93,84 @@ def _gevent_hub(sock: socket.socket, secure: bool) -> Any:
     return get_hub()
 
 
-class StoreClient(ClientBase):
+class StoreClient(ClientCore):
     """One participant connection, blocking API. Use :func:`connect` to open it."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        listeners: Sequence[ClientListener] = (),
-        compression: bool = False,
-        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
-    ) -> None:
-        super().__init__(
-            url,
-            request_timeout=request_timeout,
-            connect_timeout=connect_timeout,
-            listeners=listeners,
-            compression=compression,
-            max_frame_bytes=max_frame_bytes,
-        )
+    def __init__(self, url: str, options: ClientOptions | None = None, **changes: Any) -> None:
+        super().__init__(url, options, **changes)
         self._sock: socket.socket | None = None
-        self._wire: Wire | None = None
         self._lock: contextlib.AbstractContextManager[object] = threading.Lock()
         self._closed = threading.Event()
         self._reader: threading.Thread | None = None
         self._updates: SimpleQueue[Update | None] | None = None
-        # gevent mode only: the hub, the OS socket under gevent's, its io watchers
-        # and the bytes the socket has not taken yet.
+        # gevent mode only: the hub, the OS socket under gevent's, its io watchers,
+        # the bytes the socket has not taken yet and the connection's deadline timer.
         self._hub: Any = None
         self._green_waiter: Any = None
         self._raw: socket.socket | None = None
         self._readable: Any = None
         self._writable: Any = None
         self._unsent = bytearray()
+        self._timer: Any = None
 
     # --- lifecycle -------------------------------------------------------------------
 
     def open(self) -> StoreClient:
-        self._wire = wire = Wire(
-            self.url, compression=self.compression, max_frame_bytes=self.max_frame_bytes
-        )
+        handshake = self.opening_handshake()
+        uri = self.wire.uri
         try:
             sock = socket.create_connection(
-                (wire.uri.host, wire.uri.port), timeout=self.connect_timeout
+                (uri.host, uri.port), timeout=self.options.connect_timeout
             )
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if wire.uri.secure:
+            if uri.secure:
                 context = ssl.create_default_context()
-                sock = context.wrap_socket(sock, server_hostname=wire.uri.host)
+                sock = context.wrap_socket(sock, server_hostname=uri.host)
             self._sock = sock
-            first_messages = self._handshake()
+            first_answered = self._handshake(handshake)
         except (OSError, ConnectionLost) as exc:
             self._close_socket()
             raise ConnectionLost(f"could not connect to {self.url}: {exc}") from None
         sock.settimeout(None)
-        hub = _gevent_hub(sock, wire.uri.secure)
+        hub = _gevent_hub(sock, uri.secure)
         if hub is not None:
-            self._watch(hub, sock, first_messages)
+            self._watch(hub, sock, first_answered)
             return self
         self._reader = threading.Thread(
-            target=self._read_frames, args=(first_messages,), daemon=True, name="store-reader"
+            target=self._read_frames, args=(first_answered,), daemon=True, name="store-reader"
         )
         self._reader.start()
         return self
 
-    def _handshake(self) -> list[str]:
+    def _handshake(self, request: bytes) -> list[PendingRequest]:
         """Send the opening handshake and wait for the response (bounded by the socket timeout).
 
-        Returns messages that arrived in the same reads, for the reader to handle.
+        Frames that arrived in the same reads are handled already (no request is out
+        yet, so none is answered); a violation among them is the reader's to act on.
         """
-        assert self._wire is not None and self._sock is not None
-        self._sock.sendall(self._wire.opening_handshake())
-        messages: list[str] = []
-        while not self._wire.handshake_done:
+        assert self._sock is not None
+        self._sock.sendall(request)
+        answered: list[PendingRequest] = []
+        while not self.handshake_done:
             data = self._sock.recv(_RECEIVE_BYTES)
-            messages += self._wire.receive(data)
-            if not data and not self._wire.handshake_done:
+            answered += self.receive_data(data)
+            if not data and not self.handshake_done:
                 raise ConnectionResetError("the server closed during the handshake")
-        return messages
+        return answered
 
     def close(self) -> None:
-        # Mark the close as ours before it starts, as the asyncio client does, so the
-        # recorded ``closed`` event says by_client and observers end at this instant.
-        if self.closing_ns is None and not self.closed:
-            self.closing_ns = monotonic_ns()
-        if self._wire is None or self._closed.is_set():
+        # Mark the close as ours before it starts, so the recorded ``closed`` event
+        # says by_client and observers end at this instant.
+        with self._lock:
+            self.begin_close()
+            if self._sock is None or self._closed.is_set():
+                ended = True
+            else:
+                ended = False
+                self._write(self.data_to_send())
+        if ended:
             self._close_socket()
             return
-        with self._lock:
-            self._write(self._wire.close())
         if self._hub is not None:
             # The hub reads the server's close frame and finishes; if the server does
             # not answer, a shut-down socket reads as end of stream, which finishes too.
@@ -209,19 +184,25 @@ class StoreClient(ClientBase):
         if self._reader is not None:
             self._reader.join(_CLOSE_WAIT_S)
 
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        return self._closed.wait(timeout)
+
     def _close_socket(self) -> None:
         # gevent mode: libev must stop watching the descriptor before it is closed.
         if self._readable is not None:
             self._readable.close()
             self._writable.close()
             self._unsent.clear()
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
 
     def __enter__(self) -> StoreClient:
-        return self if self._wire is not None else self.open()
+        return self if self._sock is not None else self.open()
 
     def __exit__(
         self,
@@ -230,10 +211,6 @@ class StoreClient(ClientBase):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     # --- the store API ---------------------------------------------------------------
 
@@ -246,14 +223,14 @@ class StoreClient(ClientBase):
         self._request(self._set_request(key, value))
 
     def delete(self, key: str) -> None:
-        self.set(key, None)
+        self._request(self._set_request(key, None))
 
     def get(self, key: str) -> str | None:
         return self._request(self._get_request(key))
 
     def observe(self, key: str, callback: UpdateCallback | None = None) -> str:
         """Observe ``key``; returns the observerId. ``callback(value, updated_by)``."""
-        return self._request(self._observe_request(key, callback))
+        return self._request(self._observe_request(key), callback)
 
     def stop_observing(self, observer_id: str) -> None:
         self._request(self._stop_request(observer_id))
@@ -263,9 +240,19 @@ class StoreClient(ClientBase):
         no update came within ``timeout`` seconds."""
         if self._updates is None:
             self._updates = SimpleQueue()
+            self.update_sink = self._updates.put
             if self.closed:
                 self._updates.put(None)
         return self._iterate_updates(self._updates, timeout)
+
+    def send_raw(
+        self, frame: str | bytes, *, reply_id: int | None = None, binary: bool = False
+    ) -> Error:
+        """Send a hand-made (usually malformed) frame and return the error it earns.
+
+        For conformance tests of bad input; a success reply is a ProtocolViolation.
+        """
+        return self._request(None, None, (frame, reply_id, binary))
 
     @staticmethod
     def _iterate_updates(
@@ -282,63 +269,60 @@ class StoreClient(ClientBase):
 
     # --- requests ----------------------------------------------------------------------
 
-    def _request(self, request: Request) -> object:
+    def _request(
+        self,
+        request: Request | None,
+        callback: UpdateCallback | None = None,
+        raw: tuple[str | bytes, int | None, bool] | None = None,
+    ) -> Any:
         if self._hub is not None:
-            return self._request_green(request)
+            # Between two switches a greenlet runs alone: no lock. The hub's read
+            # callback, or the connection's timer, switches straight back here.
+            waiter = self._green_waiter(self._hub)
+            pending = self._start(request, callback, raw, waiter)
+            if self._timer is None:
+                self._arm_timer()
+            waiter.get()
+            return raise_outcome(pending)
         waiter = _Waiter()
         with self._lock:
-            pending = self._send(request, waiter)
-        if not waiter.wait(self.request_timeout):
+            pending = self._start(request, callback, raw, waiter)
+        if not waiter.wait(self.options.request_timeout):
             with self._lock:
-                if waiter.value is None:
-                    self._timed_out(pending)
-        return self._outcome(waiter.value)
+                if not pending.done:
+                    self.abandon(pending)
+        return raise_outcome(pending)
 
-    def _request_green(self, request: Request) -> object:
-        # Between two switches a greenlet runs alone: no lock. The waiter is gevent's:
-        # the hub's read callback switches straight here with the reply, or the
-        # timer with _TIMED_OUT, whichever comes first.
-        hub = self._hub
-        waiter = self._green_waiter(hub)
-        pending = self._send(request, waiter)
-        timer = hub.loop.timer(self.request_timeout)
-        timer.start(waiter.switch, _TIMED_OUT)
-        try:
-            value = waiter.get()
-        finally:
-            timer.close()
-        if value is _TIMED_OUT:
-            self._timed_out(pending)
-        return self._outcome(value)
-
-    def _send(self, request: Request, waiter: object) -> PendingRequest:
-        """Register ``request`` and write it, or fail it at once on an unusable connection.
-
-        Thread mode holds the lock.
-        """
-        pending = self._begin(request, waiter)
-        if self.violation is not None or self._closed.is_set() or self._wire is None:
-            self.protocol.pending.remove(pending)
-            self._on_unknown(pending)
-            if self._wire is None:
-                raise HarnessUsageError("the client is not connected; call open() first")
-            if self.violation is not None:
-                raise self.violation
-            raise ConnectionLost(describe_close(self.close_code, self.close_reason))
-        self._write(self._wire.send_text(pending.frame))
+    def _start(
+        self,
+        request: Request | None,
+        callback: UpdateCallback | None,
+        raw: tuple[str | bytes, int | None, bool] | None,
+        waiter: object,
+    ) -> PendingRequest:
+        """Register the request with the core and write it. Thread mode holds the lock."""
+        if request is not None:
+            pending = self.start(request, waiter, callback)
+        else:
+            assert raw is not None
+            frame, reply_id, binary = raw
+            pending = self.start_raw(frame, reply_id, waiter, binary=binary)
+        self._write(self.data_to_send())
         return pending
 
-    def _timed_out(self, pending: PendingRequest) -> None:
-        # Reported once, as unknown: a reply arriving later is not reported again.
-        pending.abandoned = True
-        self._on_unknown(pending)
-        raise RequestTimeout(f"no reply to request {pending.id} within {self.request_timeout:g}s")
+    def _arm_timer(self) -> None:
+        """gevent mode: one hub timer, at the oldest awaited request's deadline."""
+        deadline = self.next_deadline_ns()
+        if deadline is not None and not self.closed:
+            self._timer = self._hub.loop.timer(max(0.0, (deadline - monotonic_ns()) / 1e9))
+            self._timer.start(self._on_deadline)
 
-    def _outcome(self, value: object) -> object:
-        if isinstance(value, BaseException):
-            raise value
-        assert value is not None
-        return self._result(value)  # type: ignore[arg-type]
+    def _on_deadline(self) -> None:
+        """gevent mode, in the hub."""
+        self._timer.close()
+        self._timer = None
+        self._wake(self.expire(monotonic_ns()))
+        self._arm_timer()
 
     # --- bytes out ---------------------------------------------------------------------
 
@@ -385,15 +369,12 @@ class StoreClient(ClientBase):
 
     # --- bytes in ----------------------------------------------------------------------
 
-    def _read_frames(self, first_messages: list[str]) -> None:
+    def _read_frames(self, answered: list[PendingRequest]) -> None:
         """Thread mode: the reader thread."""
         sock = self._sock
         assert sock is not None
-        answered: list[tuple[PendingRequest, Reply]] = []
         try:
-            with self._lock:
-                self._handle_messages(first_messages, answered)
-            reading = True
+            reading = not self.should_close
             while reading:
                 self._wake(answered)
                 try:
@@ -402,13 +383,10 @@ class StoreClient(ClientBase):
                     data = b""
                 with self._lock:  # one hold per read: the lock is not free
                     reading = self._received(data, answered)
-        except ProtocolViolation as exc:
-            with self._lock:
-                self._violated(exc)
         finally:
             self._finish(answered)
 
-    def _watch(self, hub: Any, sock: socket.socket, first_messages: list[str]) -> None:
+    def _watch(self, hub: Any, sock: socket.socket, answered: list[PendingRequest]) -> None:
         """gevent mode: read in the hub whenever the socket has bytes."""
         from gevent.hub import Waiter
 
@@ -420,18 +398,16 @@ class StoreClient(ClientBase):
         self._readable = hub.loop.io(fd, 1)
         self._writable = hub.loop.io(fd, 2)
         self._readable.start(self._on_readable)
-        if first_messages or (self._wire is not None and self._wire.violation is not None):
-            # No request is out yet, so nobody is woken outside the hub.
-            self._on_readable(first_messages)
+        if self.should_close:  # a violation came with the handshake's bytes
+            self._finish(answered)
 
-    def _on_readable(self, first_messages: Sequence[str] = ()) -> None:
+    def _on_readable(self) -> None:
         """gevent mode, in the hub: handle everything readable now, then wake callers."""
         raw = self._raw
         assert raw is not None
-        answered: list[tuple[PendingRequest, Reply]] = []
+        answered: list[PendingRequest] = []
         drained = False  # anything else (end of stream, violation, a bug) ends the connection
         try:
-            self._handle_messages(first_messages, answered)
             while True:
                 try:
                     data = raw.recv(_RECEIVE_BYTES)
@@ -442,74 +418,53 @@ class StoreClient(ClientBase):
                     data = b""
                 if not self._received(data, answered):
                     break
-        except ProtocolViolation as exc:
-            self._violated(exc)
         finally:
             if drained:
                 self._wake(answered)
             else:
                 self._finish(answered)
 
-    def _received(self, data: bytes, answered: list[tuple[PendingRequest, Reply]]) -> bool:
-        """Handle bytes read (b"" at the end of the stream); False once the connection ended.
+    def _received(self, data: bytes, answered: list[PendingRequest]) -> bool:
+        """Handle bytes read (b"" at the end of the stream); False once the connection ends.
 
-        Raises ProtocolViolation. Thread mode holds the lock.
+        Thread mode holds the lock.
         """
-        wire = self._wire
-        assert wire is not None
-        messages = wire.receive(data)
-        self._write(wire.outgoing())  # pongs and the closing handshake
-        self._handle_messages(messages, answered)
-        return bool(data) and not wire.finished
-
-    def _handle_messages(
-        self, messages: Sequence[str], answered: list[tuple[PendingRequest, Reply]]
-    ) -> None:
-        for message in messages:
-            event = self._on_frame(message)
-            if isinstance(event, Update):
-                if self._updates is not None:
-                    self._updates.put(event)
-            else:
-                answered.append(event)
-        assert self._wire is not None
-        if self._wire.violation is not None:  # a frame that broke R1.1, after these
-            raise self._wire.violation
-
-    def _violated(self, violation: ProtocolViolation) -> None:
-        """The server broke the spec: close with 1002; pending requests fail with it."""
-        assert self._wire is not None
-        self._violation(violation)
-        self._write(self._wire.fail(1002, "protocol violation"))
+        answered += self.receive_data(data)
+        self._write(self.data_to_send())  # pongs, the closing handshake, a 1002 close
+        return bool(data) and not self.should_close
 
     @staticmethod
-    def _wake(answered: list[tuple[PendingRequest, Reply]]) -> None:
-        for pending, reply in answered:
-            pending.waiter.switch(reply)
+    def _wake(answered: list[PendingRequest]) -> None:
+        for pending in answered:
+            pending.waiter.switch(None)
         answered.clear()
 
-    def _finish(self, answered: list[tuple[PendingRequest, Reply]]) -> None:
+    def _finish(self, answered: list[PendingRequest]) -> None:
         """The connection ended: fail what is pending, end updates, close the socket.
 
         Callers are woken only once the client reads as closed, so none of them
         (in gevent mode they run at once) writes to a finished connection.
         """
-        assert self._wire is not None
         with self._lock:
-            self.close_code, self.close_reason = self._wire.close_code_and_reason()
-            error = self.violation or ConnectionLost(
-                describe_close(self.close_code, self.close_reason), self.close_code
-            )
-            lost = self._lost()
+            lost = self.connection_lost()
             self._closed.set()
             if self._updates is not None:
                 self._updates.put(None)
         self._close_socket()
         self._wake(answered)
-        for pending in lost:
-            pending.waiter.switch(error)
+        self._wake(lost)
 
 
-def connect(url: str, **options: object) -> StoreClient:
+def connect(url: str, options: ClientOptions | None = None, **changes: Any) -> StoreClient:
     """A client for ``url``; use as ``with connect(url) as client``."""
-    return StoreClient(url, **options)  # type: ignore[arg-type]
+    return StoreClient(url, options, **changes)
+
+
+__all__ = [
+    "ClientListener",
+    "ClientOptions",
+    "FrameTrace",
+    "ProtocolViolation",
+    "StoreClient",
+    "connect",
+]

@@ -1,10 +1,10 @@
 """WebSocket framing for both clients, on websockets' sans-I/O ``ClientProtocol``.
 
 :class:`Wire` turns bytes from the socket into whole text messages and
-messages into bytes for the socket. The asyncio client feeds it from a
-``Protocol.data_received`` callback and the blocking client from a reader
-thread; neither needs a task or thread per message beyond that, which keeps a
-round trip to one wake-up of the waiting caller.
+messages into bytes for the socket. It is the lowest layer of
+:class:`harness.client.core.ClientCore`, which the front ends feed with bytes.
+``websocket`` is websockets' own sans-I/O protocol object (RFC 6455); the store
+protocol's frame matcher is the core's ``connection``.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ class Wire:
             if compression
             else None
         )
-        self.protocol = ClientProtocol(self.uri, extensions=extensions, max_size=max_frame_bytes)
+        self.websocket = ClientProtocol(self.uri, extensions=extensions, max_size=max_frame_bytes)
         self.handshake_done = False
         self._fragments: list[bytes] = []
         #: A violation of the framing itself (R1.1), set by :meth:`receive`.
         self.violation: ProtocolViolation | None = None
 
     def opening_handshake(self) -> bytes:
-        self.protocol.send_request(self.protocol.connect())
+        self.websocket.send_request(self.websocket.connect())
         return self.outgoing()
 
     def receive(self, data: bytes) -> list[str]:
@@ -54,11 +54,11 @@ class Wire:
         a reply that came first still answers its request.
         """
         if data:
-            self.protocol.receive_data(data)
+            self.websocket.receive_data(data)
         else:
-            self.protocol.receive_eof()
+            self.websocket.receive_eof()
         messages: list[str] = []
-        for event in self.protocol.events_received():
+        for event in self.websocket.events_received():
             if isinstance(event, Response):
                 self._check_handshake()
                 self.handshake_done = True
@@ -85,7 +85,7 @@ class Wire:
                             break
         if not self.handshake_done:
             self._check_handshake()
-        broken = self.protocol.parser_exc
+        broken = self.websocket.parser_exc
         if isinstance(broken, ProtocolError | UnicodeDecodeError) and self.violation is None:
             # websockets failed the connection itself (1002, or 1007 for a text frame that
             # is not UTF-8): the server broke RFC 6455, which R1.1 makes the transport.
@@ -97,40 +97,39 @@ class Wire:
         return messages
 
     def _check_handshake(self) -> None:
-        error = self.protocol.handshake_exc
+        error = self.websocket.handshake_exc
         if error is not None:
             reason = str(error) if isinstance(error, InvalidHandshake) else repr(error)
             raise ConnectionLost(f"the WebSocket handshake failed: {reason}")
 
-    def send_text(self, data: bytes) -> bytes:
-        self.protocol.send_text(data)
-        return self.outgoing()
+    def send_text(self, data: bytes) -> None:
+        """Frame ``data``; the bytes wait in :meth:`outgoing`, so frames sent together
+        leave in one write."""
+        self.websocket.send_text(data)
 
-    def send_binary(self, data: bytes) -> bytes:
-        self.protocol.send_binary(data)
-        return self.outgoing()
+    def send_binary(self, data: bytes) -> None:
+        self.websocket.send_binary(data)
 
-    def close(self, code: int = 1000, reason: str = "") -> bytes:
-        if self.protocol.state is State.OPEN:
-            self.protocol.send_close(code, reason)
-        return self.outgoing()
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Begin the closing handshake; its bytes wait in :meth:`outgoing`."""
+        if self.websocket.state is State.OPEN:
+            self.websocket.send_close(code, reason)
 
-    def fail(self, code: int, reason: str) -> bytes:
-        if self.protocol.state is State.OPEN:
-            self.protocol.fail(code, reason)
-        return self.outgoing()
+    def fail(self, code: int, reason: str) -> None:
+        if self.websocket.state is State.OPEN:
+            self.websocket.fail(code, reason)
 
     def outgoing(self) -> bytes:
-        return b"".join(self.protocol.data_to_send())
+        return b"".join(self.websocket.data_to_send())
 
     @property
     def is_open(self) -> bool:
-        return self.protocol.state is State.OPEN
+        return self.websocket.state is State.OPEN
 
     @property
     def finished(self) -> bool:
-        return self.protocol.state is State.CLOSED
+        return self.websocket.state is State.CLOSED
 
     def close_code_and_reason(self) -> tuple[int | None, str]:
-        close = self.protocol.close_rcvd or self.protocol.close_sent
+        close = self.websocket.close_rcvd or self.websocket.close_sent
         return (close.code, close.reason) if close is not None else (None, "")

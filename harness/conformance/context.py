@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from harness.client.aio import StoreClient
-from harness.client.base import ClientListener
+from harness.client.core import ClientListener
 from harness.conformance.case import TranscriptLine
 from harness.errors import CaseFailed, ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant

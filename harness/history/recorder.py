@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from harness.client.base import ClientBase, ClientListener
+from harness.client.core import ClientCore, ClientListener
 from harness.errors import HarnessUsageError, ProtocolViolation
 from harness.history.events import FRAME_QUOTE_CHARS, header_event, update_fields
 from harness.history.reader import History, read_history
@@ -81,7 +81,7 @@ class HistoryRecorder(ClientListener):
 
     # --- listener hooks (the hot path) -------------------------------------------------
 
-    def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
+    def request_sent(self, client: ClientCore, pending: PendingRequest) -> None:
         request = pending.request
         if request is None:
             return  # hand-made malformed frames change nothing the checker models
@@ -107,7 +107,7 @@ class HistoryRecorder(ClientListener):
         self._emit(event)
 
     def request_done(
-        self, client: ClientBase, pending: PendingRequest, reply: Reply | None, done_ns: int
+        self, client: ClientCore, pending: PendingRequest, reply: Reply | None, done_ns: int
     ) -> None:
         request = pending.request
         if request is None:
@@ -142,7 +142,7 @@ class HistoryRecorder(ClientListener):
             event["result"] = "ok"
         self._emit(event)
 
-    def update_received(self, client: ClientBase, update: Update, received_ns: int) -> None:
+    def update_received(self, client: ClientCore, update: Update, received_ns: int) -> None:
         self._emit(
             {
                 "ev": "update",
@@ -157,7 +157,7 @@ class HistoryRecorder(ClientListener):
             }
         )
 
-    def connection_closed(self, client: ClientBase, closed_ns: int, by_client: bool) -> None:
+    def connection_closed(self, client: ClientCore, closed_ns: int, by_client: bool) -> None:
         self._live.pop(client.connection_id, None)
         event: dict[str, Any] = {
             "ev": "closed",
@@ -174,7 +174,7 @@ class HistoryRecorder(ClientListener):
         self._emit(event)
 
     def violation_seen(
-        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+        self, client: ClientCore, violation: ProtocolViolation, seen_ns: int
     ) -> None:
         event: dict[str, Any] = {
             "ev": "violation",

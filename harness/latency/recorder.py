@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hdrh.histogram import HdrHistogram
 
-from harness.client.base import ClientBase, ClientListener
+from harness.client.core import ClientCore, ClientListener
 from harness.latency.histograms import (
     CLOCK_MONOTONIC,
     CLOCK_WALL,
@@ -95,7 +95,7 @@ class LatencyRecorder(ClientListener):
 
     # --- hooks (the hot path) ---------------------------------------------------
 
-    def intend(self, client: ClientBase, due_ns: int) -> None:
+    def intend(self, client: ClientCore, due_ns: int) -> None:
         """The next request ``client`` sends was due at ``due_ns`` (open model pacing).
 
         Its latency, and its notifications', are then measured from ``due_ns`` when
@@ -104,7 +104,7 @@ class LatencyRecorder(ClientListener):
         """
         self._due[id(client)] = due_ns
 
-    def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
+    def request_sent(self, client: ClientCore, pending: PendingRequest) -> None:
         start = pending.sent_ns
         if self._due:
             due = self._due.pop(id(client), None)
@@ -117,7 +117,7 @@ class LatencyRecorder(ClientListener):
             self._writes[request.value] = [start, 0, CLOCK_MONOTONIC]
 
     def request_done(
-        self, client: ClientBase, pending: PendingRequest, reply: Reply | None, done_ns: int
+        self, client: ClientCore, pending: PendingRequest, reply: Reply | None, done_ns: int
     ) -> None:
         if done_ns >= self._roll_ns:
             self.roll(done_ns)
@@ -137,7 +137,7 @@ class LatencyRecorder(ClientListener):
             us = clamp_us((done_ns - start) // 1000)
             counts[us] = counts.get(us, 0) + 1
 
-    def update_received(self, client: ClientBase, update: Update, received_ns: int) -> None:
+    def update_received(self, client: ClientCore, update: Update, received_ns: int) -> None:
         if received_ns >= self._roll_ns:
             self.roll(received_ns)
         value = update.value

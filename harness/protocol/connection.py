@@ -1,12 +1,14 @@
-"""The client side of one store-protocol connection, without I/O.
+"""The client side of one store-protocol connection, frame by frame, without I/O.
 
 :class:`ClientConnection` picks request ids, remembers what is pending and
 matches every frame the server sends against the spec: replies must answer the
 oldest pending request (R1.3), carry the reply type that request expects, and
 updates must belong to an observer this connection holds (R4, R5). Every
-violation names the requirement it breaks (``ProtocolViolation.requirement``). Both
-front ends (:mod:`harness.client.aio` and :mod:`harness.client.sync`) move
-frames between a socket and this object and nothing more.
+violation names the requirement it breaks (``ProtocolViolation.requirement``).
+
+It holds the connection's only observer table (observerId -> key and callback)
+and its only pending queue. :class:`harness.client.core.ClientCore` sits above
+it and adds the lifecycle, listeners and deadlines; neither keeps the other's state.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from harness.protocol.messages import (
     Error,
     Get,
     Join,
-    Joined,
     Observe,
     Observing,
     Reply,
@@ -52,7 +53,10 @@ class PendingRequest:
 
     ``request`` is None for a raw frame (the conformance suite sends malformed
     ones on purpose); then only an error reply with ``id`` is acceptable.
-    ``waiter`` belongs to the front end (a future, an event...).
+    ``waiter`` belongs to the front end (a future, a lock...). ``callback`` is an
+    observe's update callback until its observerId arrives. Once ``done``,
+    ``outcome`` is what the caller gets: a return value, or the exception to raise.
+    ``abandoned`` says the caller was told "unknown" (a timeout) before any reply.
     """
 
     id: int | None
@@ -61,6 +65,18 @@ class PendingRequest:
     waiter: Any = None
     abandoned: bool = False
     frame: bytes = field(default=b"", repr=False)
+    deadline_ns: int = 0
+    callback: Any = None
+    done: bool = False
+    outcome: Any = None
+
+
+@dataclass(slots=True, eq=False)
+class Observation:
+    """An observer this connection holds: its key and the callback its updates go to."""
+
+    key: str
+    callback: Any = None
 
 
 class ClientConnection:
@@ -69,19 +85,25 @@ class ClientConnection:
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self.pending: deque[PendingRequest] = deque()
-        #: observerId -> key, for observers this connection holds (R4.4, R4.5).
-        self.observers: dict[str, str] = {}
+        #: observerId -> key and callback, for observers this connection holds (R4.4, R4.5).
+        self.observers: dict[str, Observation] = {}
         #: observerIds whose stopObserving was acknowledged, so a later update for one
         #: can be called what it is (R4.5). Per connection, like observerIds (R2.5).
         self.stopped: set[str] = set()
-        self.joined: Joined | None = None
 
     def next_id(self) -> int:
         return next(self._ids)
 
-    def send(self, request: Request, sent_ns: int, waiter: Any = None) -> PendingRequest:
-        """Remember ``request`` as pending; the returned entry's ``frame`` is what to send."""
-        pending = PendingRequest(request.id, request, sent_ns, waiter, frame=encode(request))
+    def send(
+        self, request: Request, sent_ns: int, waiter: Any = None, callback: Any = None
+    ) -> PendingRequest:
+        """Remember ``request`` as pending; the returned entry's ``frame`` is what to send.
+
+        ``callback`` (observe only) is registered with the observerId the reply brings.
+        """
+        pending = PendingRequest(
+            request.id, request, sent_ns, waiter, False, encode(request), 0, callback
+        )
         self.pending.append(pending)
         return pending
 
@@ -94,14 +116,19 @@ class ClientConnection:
         self.pending.append(pending)
         return pending
 
+    def forget(self, pending: PendingRequest) -> None:
+        """Drop a request that was never sent (the connection was unusable)."""
+        self.pending.remove(pending)
+
     def receive(self, frame: str | bytes) -> tuple[PendingRequest, Reply] | Update:
         """Match one frame from the server; raises ProtocolViolation if the spec forbids it."""
         message = decode_server_message(frame)
         if isinstance(message, Update):
-            key = self.observers.get(message.observer_id)
-            if key is None:
+            observation = self.observers.get(message.observer_id)
+            if observation is None:
                 raise self._inactive_observer(message.observer_id, frame)
-            if key != message.key:
+            if observation.key != message.key:
+                key = observation.key
                 raise ProtocolViolation(
                     f"update for key {message.key!r} on observer {message.observer_id!r}, "
                     f"which observes {key!r}",
@@ -202,13 +229,11 @@ class ClientConnection:
                         frame,
                         requirement="R4.4",
                     )
-                self.observers[observer_id] = key
+                self.observers[observer_id] = Observation(key, pending.callback)
                 self.stopped.discard(observer_id)  # a server may issue a stopped id again
             case StopObserving(observer_id=observer_id), _:
                 if self.observers.pop(observer_id, None) is not None:
                     self.stopped.add(observer_id)
-            case _, Joined() as joined:
-                self.joined = joined
 
     def fail_all(self) -> list[PendingRequest]:
         """Forget every pending request (the connection is gone) and return them."""

@@ -33,7 +33,7 @@ from pathlib import Path
 from harness import __version__
 from harness.checker import check
 from harness.client.aio import StoreClient
-from harness.client.base import ClientListener
+from harness.client.core import ClientListener
 from harness.errors import ConnectionLost, HarnessError, HarnessUsageError, StoreError
 from harness.history.reader import read_history
 from harness.history.recorder import HistoryRecorder
@@ -179,7 +179,7 @@ async def _enter(client: StoreClient, session: str, index: int, keys: list[str])
 async def _leave(client: StoreClient, key: str) -> None:
     with contextlib.suppress(HarnessError):
         await client.get(key)
-        for observer_id in list(client.protocol.observers):
+        for observer_id in list(client.observers):
             await client.stop_observing(observer_id)
 
 

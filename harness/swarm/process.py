@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import gevent
 
-from harness.client.base import ClientBase, process_tag
+from harness.client.core import ClientCore, process_tag
 from harness.client.sync import StoreClient
 from harness.errors import HarnessError, ProtocolViolation
 from harness.faults.epochs import EpochFile, epoch_session
@@ -112,7 +112,7 @@ class SwarmProcess:
         """The session participants of ``self.sessions[index]`` join in ``epoch``."""
         return epoch_session(self.sessions[index], epoch)
 
-    def intend(self, client: ClientBase, due_ns: int) -> None:
+    def intend(self, client: ClientCore, due_ns: int) -> None:
         self.recorders.latency.intend(client, due_ns)
 
     def report_connect(self, started: float, error: BaseException | None) -> None:

@@ -56,8 +56,8 @@ async def record_workload(
                         batch.append(client.get(key))
                 await asyncio.gather(*batch)
                 if churn and rng.random() < 0.2:
-                    observer = next(iter(client.protocol.observers))
-                    key = client.protocol.observers[observer]
+                    observer = next(iter(client.observers))
+                    key = client.observers[observer].key
                     await client.stop_observing(observer)
                     await client.observe(key)
 

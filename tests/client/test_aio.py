@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from harness.client.aio import StoreClient, connect
-from harness.client.base import ClientListener
+from harness.client.core import ClientListener
 from harness.errors import ConnectionLost, ProtocolViolation, RequestTimeout, StoreError
 from harness.protocol import Error, ErrorCode, Participant, Update, Value
 
@@ -121,7 +122,7 @@ def test_request_timeout_completes_as_unknown_and_ignores_the_late_reply(run):
             with pytest.raises(RequestTimeout):
                 await client.get("held")
             assert recorder.events[-1][:3] == ("done", 2, None)
-            client.request_timeout = 10
+            client.options = replace(client.options, request_timeout=10)
             assert await client.get("next") == "v"
         done = [(e[1], e[2]) for e in recorder.events if e[0] == "done"]
         assert [request_id for request_id, _ in done] == [1, 2, 3]  # request 2 reported once

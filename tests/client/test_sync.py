@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.client.base import ClientListener
+from harness.client.core import ClientListener
 from harness.client.sync import StoreClient, connect
 from harness.errors import ConnectionLost, ProtocolViolation, RequestTimeout, StoreError
 from harness.history.recorder import HistoryRecorder
@@ -132,7 +132,7 @@ _GEVENT_PRELUDE = """
 from gevent import monkey; monkey.patch_all()
 import json
 import gevent
-from harness.client.base import ClientListener
+from harness.client.core import ClientListener
 from harness.client.sync import connect
 from harness.protocol import request_name
 

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.utils import accept_key
 
 from harness.client import aio, sync
-from harness.client.base import ClientBase, ClientListener
+from harness.client.core import ClientCore, ClientListener
 from harness.client.wire import Wire
 from harness.errors import ProtocolViolation
 from harness.history.recorder import HistoryRecorder
@@ -143,10 +143,10 @@ class Seen(ClientListener):
         self.closes: list[tuple[int, bool]] = []
         self.done = threading.Event()
 
-    def violation_seen(self, client: ClientBase, violation: ProtocolViolation, seen_ns: int):
-        self.violations.append((violation, seen_ns, len(client.protocol.pending)))
+    def violation_seen(self, client: ClientCore, violation: ProtocolViolation, seen_ns: int):
+        self.violations.append((violation, seen_ns, len(client.connection.pending)))
 
-    def connection_closed(self, client: ClientBase, closed_ns: int, by_client: bool) -> None:
+    def connection_closed(self, client: ClientCore, closed_ns: int, by_client: bool) -> None:
         self.closes.append((closed_ns, by_client))
         self.done.set()
 
@@ -228,7 +228,7 @@ def test_the_hook_fires_in_gevent_mode_with_no_request_pending(url: str) -> None
         from gevent import monkey; monkey.patch_all()
         import json
         import gevent
-        from harness.client.base import ClientListener
+        from harness.client.core import ClientListener
         from harness.client.sync import connect
 
         class Seen(ClientListener):
@@ -236,7 +236,7 @@ def test_the_hook_fires_in_gevent_mode_with_no_request_pending(url: str) -> None
                 self.seen = []
             def violation_seen(self, client, violation, seen_ns):
                 self.seen.append([violation.kind, violation.requirement,
-                                  len(client.protocol.pending)])
+                                  len(client.connection.pending)])
 
         seen = Seen()
         client = connect({url!r}, request_timeout=5, listeners=[seen]).open()

@@ -93,10 +93,10 @@ def test_a_crash_keeps_every_complete_line(tmp_path: Path) -> None:
     script = f"""
 import os
 from harness.history.recorder import HistoryRecorder
-from harness.client.base import ClientBase
+from harness.client.core import ClientCore
 from harness.protocol import PendingRequest, Set
 recorder = HistoryRecorder({str(path)!r}, flush_events=1)
-client = ClientBase("ws://127.0.0.1:1/")
+client = ClientCore("ws://127.0.0.1:1/")
 for n in range(5):
     recorder.request_sent(client, PendingRequest(n, Set(n, "k", f"v{{n}}"), n))
 os._exit(1)

@@ -134,12 +134,15 @@ def test_raw_frames_must_be_answered_with_an_error():
     violation(connection, frame(type="value", id=4, key="k", value=None), mentions="success")
 
 
-def test_joined_is_remembered():
+def test_joined_is_handed_up_with_its_limits():
+    # The join state itself is the client core's (tests/client/test_core.py).
     connection = connection_with(Join(1, "s", Participant("p")))
     limits = {"maxKeys": 5, "maxValueBytes": 10}
-    connection.receive(frame(type="joined", id=1, session="s", participant=P, limits=limits))
-    assert isinstance(connection.joined, Joined)
-    assert connection.joined.limits.max_keys == 5
+    _, joined = connection.receive(
+        frame(type="joined", id=1, session="s", participant=P, limits=limits)
+    )
+    assert isinstance(joined, Joined)
+    assert joined.limits.max_keys == 5
 
 
 def test_updates_must_belong_to_an_active_observer_of_that_key():
@@ -237,4 +240,4 @@ def test_a_refused_stop_keeps_the_observer():
     observing(connection, "k", "o1")
     connection.send(StopObserving(connection.next_id(), "o1"), sent_ns=0)
     connection.receive(frame(type="error", id=2, code="UNKNOWN_OBSERVER", message="m"))
-    assert connection.observers == {"o1": "k"}
+    assert {o: entry.key for o, entry in connection.observers.items()} == {"o1": "k"}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from harness.history.events import Closed, Done, Event, Invoke, Update, Violation
 from harness.history.reader import History
+from harness.protocol.kinds import STOP_OBSERVING
 
 INF = 1 << 62
 OK, FAILED, UNKNOWN = "ok", "failed", "unknown"
@@ -142,7 +143,7 @@ def partition(history: History) -> Partitioned:
         elif kind is Invoke:
             requests += 1
             invokes[(event.conn, event.request)] = event
-            if event.op == "stop":
+            if event.op == STOP_OBSERVING.history:
                 observer = observers.get((event.conn, event.observer))  # type: ignore[arg-type]
                 if observer is not None and not observer.end_known:
                     observer.end, observer.end_known = event.time, True

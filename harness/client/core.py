@@ -72,6 +72,7 @@ from harness.protocol import (
     Update,
     Value,
 )
+from harness.protocol.closes import CLOSE_PROTOCOL_ERROR
 from harness.protocol.connection import Observation
 
 log = logging.getLogger(__name__)
@@ -391,7 +392,7 @@ class ClientCore:
                 # A listener's fault must not hide the violation from the others.
                 log.exception("listener %r failed on a protocol violation", listener)
         if self._wire is not None:
-            self._wire.fail(1002, "protocol violation")
+            self._wire.fail(CLOSE_PROTOCOL_ERROR, "protocol violation")
 
     # --- deadlines and the end ------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gevent
 
-from harness.client.base import ClientListener
+from harness.client.core import ClientListener
 from harness.history.recorder import HistoryRecorder
 from harness.latency.log import LatencyLog
 from harness.latency.recorder import LatencyRecorder

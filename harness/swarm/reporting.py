@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from harness.client.base import ClientBase, ClientListener
+from harness.client.core import ClientCore, ClientListener
 from harness.errors import OutcomeUnknown, ProtocolViolation, StoreError
 from harness.history.events import FRAME_QUOTE_CHARS
 from harness.protocol import Error, PendingRequest, Reply, Update
@@ -41,7 +41,7 @@ class LocustReporter(ClientListener):
     def __init__(
         self,
         request_event: Any,
-        on_violation: Callable[[ProtocolViolation, ClientBase], None] | None = None,
+        on_violation: Callable[[ProtocolViolation, ClientCore], None] | None = None,
     ) -> None:
         self.fire = request_event.fire
         self.on_violation = on_violation
@@ -49,16 +49,16 @@ class LocustReporter(ClientListener):
         self.in_flight = 0
 
     def violation_seen(
-        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+        self, client: ClientCore, violation: ProtocolViolation, seen_ns: int
     ) -> None:
         if self.on_violation is not None:
             self.on_violation(violation, client)
 
-    def request_sent(self, client: ClientBase, pending: PendingRequest) -> None:
+    def request_sent(self, client: ClientCore, pending: PendingRequest) -> None:
         self.in_flight += 1
 
     def request_done(
-        self, client: ClientBase, pending: PendingRequest, reply: Reply | None, done_ns: int
+        self, client: ClientCore, pending: PendingRequest, reply: Reply | None, done_ns: int
     ) -> None:
         self.in_flight -= 1
         request = pending.request
@@ -96,11 +96,11 @@ class LocustReporter(ClientListener):
 class ViolationsOnly(ClientListener):
     """For the audit's client: its violations are counted too, its reads are not."""
 
-    def __init__(self, on_violation: Callable[[ProtocolViolation, ClientBase], None]) -> None:
+    def __init__(self, on_violation: Callable[[ProtocolViolation, ClientCore], None]) -> None:
         self.on_violation = on_violation
 
     def violation_seen(
-        self, client: ClientBase, violation: ProtocolViolation, seen_ns: int
+        self, client: ClientCore, violation: ProtocolViolation, seen_ns: int
     ) -> None:
         self.on_violation(violation, client)
 
@@ -129,7 +129,7 @@ class Reporting:
             context={},
         )
 
-    def violation(self, violation: ProtocolViolation, client: ClientBase | None = None) -> None:
+    def violation(self, violation: ProtocolViolation, client: ClientCore | None = None) -> None:
         """Count a violation in locust's PROTOCOL row and keep it, quoted, for run.json.
 
         Runs in the client's reader (gevent's hub): it must not block.

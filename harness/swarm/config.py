@@ -108,7 +108,7 @@ class SwarmConfig:
         type=float,
         cli="knob",
         cli_help="record histories for the consistency check this long, then go on "
-        "unrecorded (default 60; 0: the whole run; the checker needs about 450 bytes an event)",
+        "unrecorded (default 60; 0: the whole run; the checker needs about 560 bytes an event)",
     )
     #: One wall-clock instant for every process; the master sets it at the start.
     history_until: float = _option(0.0, argparse.SUPPRESS, type=float, web_ui=False)

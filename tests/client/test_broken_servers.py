@@ -3,47 +3,17 @@ every failure names what happened, and the offending frame is quoted."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import subprocess
 import sys
-import threading
-from collections.abc import Awaitable, Callable, Iterator
 
 import orjson
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from raw_server import raw_server
+from websockets.asyncio.server import ServerConnection
 
 from harness.client import aio, sync
 from harness.client.preflight import preflight_join
 from harness.errors import ConnectionLost, PreflightFailed, ProtocolViolation, RequestTimeout
-
-Behaviour = Callable[[ServerConnection], Awaitable[None]]
-
-
-@contextlib.contextmanager
-def broken_server(behaviour: Behaviour) -> Iterator[str]:
-    """A WebSocket server on 127.0.0.1 that misbehaves as told, on its own thread."""
-    ready = threading.Event()
-    stop: list[asyncio.Event] = []
-    urls: list[str] = []
-
-    async def main() -> None:
-        stop.append(asyncio.Event())
-        async with serve(behaviour, "127.0.0.1", 0) as server:
-            urls.append(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
-            ready.set()
-            await stop[0].wait()
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield urls[0]
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(10)
 
 
 async def silent(ws: ServerConnection) -> None:
@@ -102,7 +72,7 @@ def update(observer_id: str, key: str, value: str) -> str:
 
 
 def test_a_silent_server_times_out_each_request_and_fails_preflight(run):
-    with broken_server(silent) as url:
+    with raw_server(silent) as url:
         with pytest.raises(PreflightFailed, match="did not answer a join within 1s"):
             run(preflight_join(url, timeout=1))
         with sync.connect(url, request_timeout=0.5) as client, pytest.raises(RequestTimeout):
@@ -111,7 +81,7 @@ def test_a_silent_server_times_out_each_request_and_fails_preflight(run):
 
 @pytest.mark.parametrize("front_end", ["aio", "sync"])
 def test_garbage_is_a_protocol_violation_quoting_the_frame(run, front_end):
-    with broken_server(garbage) as url:
+    with raw_server(garbage) as url:
         if front_end == "sync":
             with (
                 sync.connect(url, request_timeout=5) as client,
@@ -129,14 +99,14 @@ def test_garbage_is_a_protocol_violation_quoting_the_frame(run, front_end):
 
 
 def test_a_close_mid_request_fails_the_request_with_the_close_code():
-    with broken_server(closes_mid_request) as url, sync.connect(url, request_timeout=5) as client:
+    with raw_server(closes_mid_request) as url, sync.connect(url, request_timeout=5) as client:
         client.join("s", "p")
         with pytest.raises(ConnectionLost, match="1011"):
             client.get("k")
 
 
 def test_a_flood_of_updates_does_not_starve_replies(run):
-    with broken_server(floods_updates) as url:
+    with raw_server(floods_updates) as url:
 
         async def scenario() -> int:
             received = 0
@@ -155,7 +125,7 @@ def test_a_flood_of_updates_does_not_starve_replies(run):
 
 
 def test_swarm_against_a_silent_server_ends_quickly_with_a_reason(tmp_path):
-    with broken_server(silent) as url:
+    with raw_server(silent) as url:
         done = subprocess.run(
             [sys.executable, "-m", "harness", "swarm", "--url", url, "--out", str(tmp_path)],
             capture_output=True,

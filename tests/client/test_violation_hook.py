@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from raw_server import raw_server
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.utils import accept_key
 
@@ -105,33 +106,9 @@ async def _script(ws: ServerConnection) -> None:
                     await ws.send(frame, text=True if request["value"] == "invalid_utf8" else None)
 
 
-@contextlib.contextmanager
-def scripted_server() -> Iterator[str]:
-    ready = threading.Event()
-    urls: list[str] = []
-    stop: list[asyncio.Event] = []
-
-    async def main() -> None:
-        stop.append(asyncio.Event())
-        async with serve(_script, "127.0.0.1", 0, ping_interval=None) as server:
-            urls.append(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
-            ready.set()
-            await stop[0].wait()
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield urls[0]
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    with scripted_server() as found:
+    with raw_server(_script, ping_interval=None) as found:
         yield found
 
 

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from probe import ROOT, loaded_by
+
 FORBIDDEN = ("asyncio", "websockets", "gevent", "locust")
 
 
 def test_importing_the_protocol_core_pulls_in_no_io_framework():
-    probe = (
-        "import sys, harness.protocol, harness.protocol.schema, harness.run.values\n"
-        f"print(','.join(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    imports = "harness.protocol, harness.protocol.schema, harness.run.values"
+    assert loaded_by(imports, FORBIDDEN) == []
 
 
 def test_the_probe_would_notice_an_io_import():
     # Guards the test above against passing vacuously (say, a probe that never imports).
-    probe = (
-        "import sys, harness.protocol, asyncio\n"
-        f"print(','.join(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.stdout.strip() == "asyncio"
+    assert "asyncio" in loaded_by("harness.protocol, asyncio", FORBIDDEN)
 
 
 def test_the_client_core_does_no_io():
@@ -40,15 +24,7 @@ def test_the_client_core_does_no_io():
     # metadata imports, so the probe names what the core must never load itself:
     # an event loop, gevent, locust, or either front end.
     forbidden = ("asyncio", "gevent", "locust", "harness.client.aio", "harness.client.sync")
-    probe = (
-        "import sys, harness.client.core\n"
-        f"print(','.join(sorted(m for m in {forbidden!r} if m in sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert loaded_by("harness.client.core", forbidden) == []
     # And its own source imports no I/O module at all.
     source = (ROOT / "harness" / "client" / "core.py").read_text()
     imported = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -15,9 +16,10 @@ from harness.server.embedded import EmbeddedServer
 DELAY_S = 0.050
 
 
-def test_injected_notification_delay_is_reported_within_2ms_at_1000_per_s(tmp_path: Path) -> None:
+def notify_figures(tmp_path: Path, notify_delay: float) -> dict[str, Any]:
     # 10 participants observe; 100 writes/s reach each of them: 1,000 notifications/s.
-    with EmbeddedServer(notify_delay=DELAY_S) as server:
+    run_dir = tmp_path / f"run-{notify_delay}"
+    with EmbeddedServer(notify_delay=notify_delay) as server:
         plan = LoadPlan(
             server.url,
             participants=10,
@@ -25,14 +27,22 @@ def test_injected_notification_delay_is_reported_within_2ms_at_1000_per_s(tmp_pa
             load=LoadModel(OPEN, 100, TOTAL),
             duration_s=2.0,
         )
-        result = asyncio.run(asyncio.wait_for(run_load(plan, tmp_path / "run", history=False), 60))
+        result = asyncio.run(asyncio.wait_for(run_load(plan, run_dir, history=False), 60))
     assert result.notifications_received == result.notifications_expected == 2_000
 
-    build_report(tmp_path / "run", out_dir=tmp_path / "out")
-    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
-    notify = report["metrics"]["notify"]
-    assert notify["count"] == 2_000
-    assert abs(notify["p50"] - DELAY_S * 1e6) <= 2_000, notify
-    # No notification can arrive before the server let it go.
-    assert notify["min"] >= DELAY_S * 1e6 * 0.999
+    build_report(run_dir, out_dir=run_dir / "out")
+    report = orjson.loads((run_dir / "out" / "report.json").read_bytes())
     assert report["summary"]["notification_clock"] == "monotonic"
+    notify: dict[str, Any] = report["metrics"]["notify"]
+    assert notify["count"] == 2_000
+    return notify
+
+
+def test_injected_notification_delay_is_reported_within_2ms_at_1000_per_s(tmp_path: Path) -> None:
+    # The same load without the delay is the control: what the host itself adds (scheduling,
+    # loopback, a busy CI machine) shifts both runs alike, so the difference is the delay.
+    control = notify_figures(tmp_path, 0.0)
+    delayed = notify_figures(tmp_path, DELAY_S)
+    assert abs((delayed["p50"] - control["p50"]) - DELAY_S * 1e6) <= 2_000, (control, delayed)
+    # No notification can arrive before the server let it go.
+    assert delayed["min"] >= DELAY_S * 1e6 * 0.999

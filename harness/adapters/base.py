@@ -37,11 +37,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-#: ``deliver(value, updated_by)``: one update of an observed key; ``updated_by`` is the
-#: writer's participant id. Called from the adapter's own reader thread or greenlet.
-Deliver = Callable[[str | None, str], None]
+if TYPE_CHECKING:
+    from harness.protocol import Participant
+
+#: ``deliver(value, updated_by)``: one update of an observed key. ``updated_by`` is the
+#: writer: a :class:`~harness.protocol.Participant` (id and name), or its id alone when
+#: the store keeps no name. Called from the adapter's own reader thread or greenlet.
+Deliver = Callable[[str | None, "Participant | str"], None]
 #: ``on_lost(reason)``: the store connection ended without ``close()``.
 OnLost = Callable[[str], None]
 

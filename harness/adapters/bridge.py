@@ -61,7 +61,7 @@ class _Observer:
         self.live = False
         self.stopped = False
         self.initial_pending = skip_initial
-        self.held: list[tuple[str | None, str, int]] = []
+        self.held: list[tuple[str | None, Participant, int]] = []
 
 
 class AdapterClient(ClientCore):
@@ -148,7 +148,7 @@ class AdapterClient(ClientCore):
             else None
         )
         # The store has no joined reply of its own: the bridge's says what it promised.
-        joined = Joined(request.id, session, Participant(participant_id, name), limits)  # type: ignore[arg-type]
+        joined = Joined(request.id, session, Participant(participant_id, name), limits)
         self.participant, self.session, self.limits = joined.participant, session, limits
         self._done(pending, joined)
         return joined
@@ -177,7 +177,7 @@ class AdapterClient(ClientCore):
         state = _Observer(key, self.capabilities.initial_value_on_observe)
         self._states[observer_id] = state
 
-        def deliver(value: str | None, updated_by: str) -> None:
+        def deliver(value: str | None, updated_by: Participant | str) -> None:
             self._delivered(observer_id, state, value, updated_by)
 
         try:
@@ -191,10 +191,7 @@ class AdapterClient(ClientCore):
             state.live = True
             held, state.held = state.held, []
             for value, updated_by, received_ns in held:
-                self._deliver(
-                    Update(observer_id, key, value, Participant(updated_by, updated_by)),
-                    received_ns,
-                )
+                self._deliver(Update(observer_id, key, value, updated_by), received_ns)
         return observer_id
 
     def stop_observing(self, observer_id: str) -> None:
@@ -256,9 +253,14 @@ class AdapterClient(ClientCore):
     # --- deliveries -------------------------------------------------------------------
 
     def _delivered(
-        self, observer_id: str, state: _Observer, value: str | None, updated_by: str
+        self,
+        observer_id: str,
+        state: _Observer,
+        value: str | None,
+        writer: Participant | str,
     ) -> None:
         received_ns = monotonic_ns()
+        updated_by = writer if isinstance(writer, Participant) else Participant(writer, writer)
         with self._lock:
             if self._ended:
                 return  # the connection ended: its observers ended with it (R4.6)
@@ -270,7 +272,7 @@ class AdapterClient(ClientCore):
                     ProtocolViolation(
                         f"adapter {self.adapter_class.__name__} delivered an update for "
                         f"observer {observer_id} after stop() returned",
-                        f"key={state.key!r} value={value!r} updatedBy={updated_by!r}",
+                        f"key={state.key!r} value={value!r} updatedBy={updated_by.id!r}",
                         requirement="R4.5",
                         kind="update_after_stop",
                     )
@@ -281,10 +283,7 @@ class AdapterClient(ClientCore):
             if not state.live:
                 state.held.append((value, updated_by, received_ns))
                 return
-            self._deliver(
-                Update(observer_id, state.key, value, Participant(updated_by, updated_by)),
-                received_ns,
-            )
+            self._deliver(Update(observer_id, state.key, value, updated_by), received_ns)
 
 
 __all__ = ["AdapterClient"]

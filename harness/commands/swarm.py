@@ -142,12 +142,16 @@ def _fault_problems(args: argparse.Namespace) -> list[str]:
 def _swarm(
     args: argparse.Namespace, url: str, run_dir: Path, server: RestartableServer | None
 ) -> int:
-    from harness.client.preflight import preflight_join
+    from harness.adapters.preflight import preflight_join
 
     # A server that joins but breaks the spec still runs: its participants will see the
     # violation again, and the run counts, quotes and fails on each one.
     try:
-        asyncio.run(preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0)))
+        asyncio.run(
+            preflight_join(
+                url, timeout=min(args.request_timeout or 5.0, 5.0), adapter=args.adapter
+            )
+        )
     except ProtocolViolation as exc:
         print(f"store-harness: the preflight join saw a protocol violation: {exc}", flush=True)
     (run_dir / "locust").mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from harness.client.preflight import preflight_join
+from harness.adapters.preflight import preflight_join
 from harness.conformance.case import (
     CASES,
     Case,

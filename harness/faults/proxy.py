@@ -70,14 +70,20 @@ class ProxyStats:
 
 
 def parse_upstream(url: str) -> tuple[str, str, int, str]:
-    """(scheme, host, port, path with query) of a ws:// or wss:// URL."""
+    """(scheme, host, port, path with query) of a store's URL: ws://, wss:// or an adapter's.
+
+    The proxy forwards bytes, so any TCP store will do; only the store protocol's
+    schemes have a default port.
+    """
     parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise HarnessUsageError(f"--upstream {url!r} is not a ws:// or wss:// URL")
+    if not parts.scheme or not parts.hostname:
+        raise HarnessUsageError(f"--upstream {url!r} is not a URL like ws://HOST:PORT/")
     try:
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        port = parts.port or {"ws": 80, "wss": 443}.get(parts.scheme)
     except ValueError:
         raise HarnessUsageError(f"--upstream {url!r} has an invalid port") from None
+    if port is None:
+        raise HarnessUsageError(f"--upstream {url!r} needs a port")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return parts.scheme, parts.hostname, port, path
 

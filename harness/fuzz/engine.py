@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from harness.client.preflight import preflight_join
+from harness.adapters.preflight import preflight_join
 from harness.errors import HarnessUsageError, Unreachable
 
 from .frames import Frame

@@ -136,7 +136,8 @@ class HistoryRecorder(ClientListener):
             event["obs"] = reply.observer_id
         elif isinstance(reply, Joined):
             event["result"] = "joined"
-            event["maxKeys"] = reply.limits.max_keys
+            if reply.limits is not None:  # a store adapter may promise no limits
+                event["maxKeys"] = reply.limits.max_keys
             self._live[client.connection_id] = (reply.participant.id, reply.session)
         else:
             event["result"] = "ok"

@@ -81,7 +81,8 @@ class Joined:
     id: int
     session: str
     participant: Participant
-    limits: Limits
+    #: None only from a store adapter whose store promises no limits (never on the wire).
+    limits: Limits | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,13 @@ class SwarmConfig:
         cli="main",
         cli_help="what participants do",
     )
+    adapter: str | None = _option(
+        None,
+        "store adapter: an installed name or module:Class (default: the --url scheme's)",
+        cli="main",
+        cli_help="store adapter: an installed name or module:Class "
+        "(default: chosen by the --url scheme; `store-harness adapters` lists them)",
+    )
     session: str | None = _option(
         None,
         "session name, or prefix with --sessions (default: a new one for each run)",

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import gevent
 
 from harness.client.core import ClientCore, process_tag
-from harness.client.sync import StoreClient
+from harness.adapters import sync_client
 from harness.errors import HarnessError, ProtocolViolation
 from harness.faults.epochs import EpochFile, epoch_session
 from harness.swarm.checkpoint import Checkpoint
@@ -135,7 +135,10 @@ class SwarmProcess:
         for session in (self.session_name(n, epoch) for n in range(len(self.sessions))):
             try:
                 listeners = [history, ViolationsOnly(self.reporting.violation)]
-                with StoreClient(host, listeners=listeners, request_timeout=5) as client:
+                auditor = sync_client(
+                    host, adapter=self.config.adapter, listeners=listeners, request_timeout=5
+                )
+                with auditor as client:
                     client.join(session, f"{self.tag}-auditor", "auditor")
                     for key in self.scenario.all_keys():
                         client.get(key)

@@ -25,6 +25,7 @@ import time
 import gevent
 from locust import User
 
+from harness.adapters import AdapterClient, sync_client
 from harness.client.sync import StoreClient
 from harness.errors import (
     ConnectionLost,
@@ -68,7 +69,7 @@ class StoreParticipant(User):
         self.session_index = number % len(sessions)
         #: The session joined last; after a server restart, the new epoch's (see faults.restart).
         self.session = sessions[self.session_index]
-        self.client: StoreClient | None = None
+        self.client: StoreClient | AdapterClient | None = None
         self.keys = self.scenario.all_keys()
         self.observed: dict[str, str] = {}  # observerId -> key
         self.writer = random.random() < self.scenario.writer_fraction
@@ -115,7 +116,7 @@ class StoreParticipant(User):
             self.client.close()
             self.client = None
 
-    def ensure_connected(self) -> StoreClient | None:
+    def ensure_connected(self) -> StoreClient | AdapterClient | None:
         """A joined client, reconnecting with backoff after the server went away.
 
         None while the run is ending or the server cannot be reached.
@@ -141,8 +142,9 @@ class StoreParticipant(User):
             return self._back_off()  # a server restart is under way: nothing to join yet
         started = time.perf_counter()
         try:
-            client = StoreClient(
+            client = sync_client(
                 self.host,
+                adapter=self.process.config.adapter,
                 listeners=self.process.listeners,
                 request_timeout=self.process.request_timeout,
                 connect_timeout=self.process.request_timeout,

@@ -12,7 +12,7 @@ from raw_server import raw_server
 from websockets.asyncio.server import ServerConnection
 
 from harness.client import aio, sync
-from harness.client.preflight import preflight_join
+from harness.adapters.preflight import preflight_join
 from harness.errors import ConnectionLost, PreflightFailed, ProtocolViolation, RequestTimeout
 
 

@@ -180,5 +180,12 @@ def test_the_proxy_command_rejects_a_bad_fault_with_exit_2():
 
 
 def test_a_bad_upstream_is_a_usage_error():
-    with pytest.raises(HarnessError, match="not a ws:// or wss:// URL"):
-        FaultProxy("http://127.0.0.1:1/")
+    with pytest.raises(HarnessError, match="not a URL like ws://HOST:PORT/"):
+        FaultProxy("127.0.0.1:2379")
+    with pytest.raises(HarnessError, match="needs a port"):
+        FaultProxy("etcd://127.0.0.1/prefix")
+
+
+def test_any_tcp_store_url_with_a_port_is_proxied():
+    proxy = FaultProxy("etcd://127.0.0.1:2379/prefix")
+    assert (proxy.scheme, proxy.upstream_port, proxy.path) == ("etcd", 2379, "/prefix")

@@ -11,7 +11,7 @@ import contextlib
 import secrets
 from collections.abc import Callable
 
-from harness.client.aio import StoreClient
+from harness.adapters import async_client
 from harness.errors import (
     ConnectionLost,
     PreflightFailed,
@@ -33,6 +33,7 @@ async def preflight_join(
     token: str | Callable[[str, str], str | None] | None = None,
     session: str | None = None,
     unauthorized_hint: str = " (pass the right --token)",
+    adapter: str | None = None,
 ) -> Joined:
     """Join a fresh session once; the reply carries the server's limits.
 
@@ -40,10 +41,12 @@ async def preflight_join(
     suffix). ``token`` is the join's token, or a function of (session, participant id)
     that mints one, for servers whose tokens name both (R2.4).
 
+    ``adapter`` names the adapter (default: the one ``url``'s scheme picks).
+
     Raises PreflightFailed with a one-line reason; a ProtocolViolation passes
     through (the server talks, but not the spec: callers decide what that means).
     """
-    client = StoreClient(url, request_timeout=timeout, connect_timeout=timeout)
+    client = async_client(url, adapter=adapter, request_timeout=timeout, connect_timeout=timeout)
     if session is None:
         session = f"{session_prefix}-{secrets.token_hex(3)}"
     if callable(token):

@@ -148,9 +148,7 @@ def _swarm(
     # violation again, and the run counts, quotes and fails on each one.
     try:
         asyncio.run(
-            preflight_join(
-                url, timeout=min(args.request_timeout or 5.0, 5.0), adapter=args.adapter
-            )
+            preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0), adapter=args.adapter)
         )
     except ProtocolViolation as exc:
         print(f"store-harness: the preflight join saw a protocol violation: {exc}", flush=True)

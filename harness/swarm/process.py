@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 
 import gevent
 
-from harness.client.core import ClientCore, process_tag
 from harness.adapters import sync_client
+from harness.client.core import ClientCore, process_tag
 from harness.errors import HarnessError, ProtocolViolation
 from harness.faults.epochs import EpochFile, epoch_session
 from harness.swarm.checkpoint import Checkpoint

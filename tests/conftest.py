@@ -1,5 +1,5 @@
 """Shared fixtures: a reference server on an ephemeral loopback port; the Node.js peer
-server's variants; a coroutine runner."""
+server's variants; a real etcd; a coroutine runner."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from etcd_server import EtcdServer
 from peer_server import PeerServer, unavailable
 
 from harness.server.embedded import EmbeddedServer
@@ -46,6 +47,20 @@ def peer_server() -> Iterator[Callable[..., PeerServer]]:
     yield start
     for peer in started:
         peer.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``etcd://127.0.0.1:PORT/harness-test``: one real etcd for the session (tests/etcd_server.py).
+
+    Fails, never skips, when etcd is missing: `.ci/run` installs it.
+    """
+    try:
+        etcd = EtcdServer(tmp_path_factory.mktemp("etcd") / "data")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    with etcd:
+        yield etcd.url()
 
 
 @pytest.fixture

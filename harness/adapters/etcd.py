@@ -1,0 +1,328 @@
+"""etcd v3 as a store: Put, Range, a guarded DeleteRange and Watch over the JSON gateway.
+
+``etcd://127.0.0.1:2379/prefix``: the adapter speaks to etcd's gRPC gateway
+(``/v3/kv/put``, ``/v3/kv/range``, ``/v3/kv/txn``, ``/v3/watch``; keys and values
+base64) over HTTP/1.1 with the standard library's ``http.client``, so it runs
+under gevent's monkey-patching in a swarm and on plain threads under asyncio.
+
+How the store protocol maps onto etcd:
+
+- A session is a key prefix: key ``k`` of session ``s`` is ``<prefix>/<s>/k``,
+  with ``s`` percent-encoded so that no two sessions share a key.
+- etcd records no writer, so each value is an envelope ``{"v": value, "by":
+  participant_id}`` (``native_updated_by=False``).
+- A delete puts a tombstone ``{"v": null, "by": participant_id}`` first, then
+  removes it in a transaction guarded by the tombstone's revision. The tombstone
+  is the delete's one point in etcd's order: watchers deliver it as the delete
+  (etcd's own DELETE event names no deleter, and deleting an absent key makes no
+  event at all, where R3.2 wants one), ``get`` reads it as absent, and the guard
+  never removes a value written after it. Watches filter DELETE events out
+  (``NODELETE``), so a key deleted by a tool outside the harness is not seen by
+  observers. If the cleanup gets no answer, the delete has still happened; only
+  a tombstone, read as absent, stays behind.
+- ``observe`` opens a watch from the revision after its call, so observers see
+  updates only (``initial_value_on_observe=False``), in etcd's revision order
+  (``per_key_order=True``).
+
+Connections: one keep-alive HTTP connection for requests, and one streaming watch
+connection per observer, which ``stop`` closes. One stream multiplexing watch ids
+is not possible here: a watch request with a chunked body, which a second
+``create_request`` would need, got no reply at all within 2 s (etcd 3.4.23). A request with no answer within
+``request_timeout`` raises :class:`~harness.errors.RequestTimeout` and drops the
+request connection (the next call opens a fresh one); a broken connection raises
+:class:`~harness.errors.ConnectionLost`; a watch stream that ends on its own calls
+``on_lost``.
+
+Cost per operation (a set is one Put round trip, a delete two), sequential, through
+:class:`~harness.adapters.AdapterClient`, against etcd 3.4.23 on this 2-core machine
+class, with the reference server (``store-harness serve``) in the same hour:
+
+    python -m timeit -n 2000 -r 3 -s "from harness.adapters import sync_client; \
+        c = sync_client('etcd://127.0.0.1:2379/bench').open(); c.join('bench', 'p')" \
+        "c.set('k', 'v')"
+
+    etcd set 1.39 ms (720/s), get 0.89 ms; native set 0.35 ms, get 0.24 ms.
+    A bare http.client Put loop with no adapter takes 1.28 ms, get 0.86 ms: etcd
+    itself is the cost, the adapter and bridge add under 0.11 ms.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import socket
+import threading
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from harness.adapters.base import AdapterOptions, Capabilities, Deliver, OnLost, StoreAdapter
+from harness.errors import (
+    ConnectionLost,
+    HarnessUsageError,
+    OutcomeUnknown,
+    RequestTimeout,
+    StoreError,
+)
+from harness.protocol import ErrorCode
+
+DEFAULT_PORT = 2379
+DEFAULT_PREFIX = "store-harness"
+# etcd refuses a request above --max-request-bytes with this message (gRPC InvalidArgument).
+_TOO_LARGE = "request is too large"
+# gRPC codes that say the request may or may not have been applied.
+_UNSURE_CODES = {1, 4, 14}  # CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+def _unwrap(encoded: str) -> tuple[str | None, str]:
+    """An envelope's (value, writer); ValueError if it is not one of ours."""
+    envelope = json.loads(base64.b64decode(encoded))
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("by"), str):
+        raise ValueError("not a store-harness envelope")
+    value = envelope.get("v")
+    if value is not None and not isinstance(value, str):
+        raise ValueError("envelope value is neither a string nor null")
+    return value, envelope["by"]
+
+
+class _Watch:
+    """One observer's stream: closed by ``stop``; no delivery once ``stopped`` is set."""
+
+    __slots__ = ("connection", "lock", "stopped")
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self.connection = connection
+        # Reentrant: a callback running on the reader may stop its own observer.
+        self.lock = threading.RLock()
+        self.stopped = False
+
+    def shut(self) -> None:
+        """End the stream; the reader, woken on its thread or greenlet, closes the rest."""
+        # Only shutdown: closing the response under a reader blocked in it races.
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class EtcdAdapter(StoreAdapter):
+    """One participant on etcd v3; see the module docstring for the mapping."""
+
+    schemes = ("etcd",)
+    capabilities = Capabilities(
+        acknowledged_writes=True,
+        native_updated_by=False,
+        initial_value_on_observe=False,
+        key_limit=None,
+        value_limit=None,
+        per_key_order=True,
+        wire_level=False,
+    )
+    description = "etcd v3 over its JSON gateway; session = key prefix, updatedBy in an envelope"
+
+    def __init__(self, url: str, options: AdapterOptions) -> None:
+        super().__init__(url, options)
+        parts = urlsplit(url)
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError:
+            raise HarnessUsageError(f"--url {url!r}: the port is not a number") from None
+        if parts.scheme != "etcd" or not parts.hostname:
+            raise HarnessUsageError(f"--url {url!r}: expected etcd://HOST[:PORT][/PREFIX]")
+        if parts.query or parts.fragment:
+            raise HarnessUsageError(f"--url {url!r}: an etcd URL takes no query or fragment")
+        self.host, self.port = parts.hostname, port
+        self.prefix = parts.path.strip("/") or DEFAULT_PREFIX
+        self.headers = {"Content-Type": "application/json", **dict(options.headers)}
+        self.session = ""
+        self.participant_id = ""
+        self._requests: http.client.HTTPConnection | None = None
+        self._watches: set[_Watch] = set()
+        self._closed = False
+        self._on_lost: OnLost = lambda reason: None
+
+    # --- connection -------------------------------------------------------------------
+
+    def _open(self) -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection(
+            self.host, self.port, timeout=self.options.connect_timeout
+        )
+        try:
+            connection.connect()
+        except TimeoutError:
+            raise ConnectionLost(f"no answer from etcd at {self.host}:{self.port}") from None
+        except OSError as exc:
+            raise ConnectionLost(f"cannot reach etcd at {self.host}:{self.port}: {exc}") from None
+        assert connection.sock is not None
+        connection.sock.settimeout(self.options.request_timeout)
+        # A reconnect after a timeout (http.client opens one itself) waits this long.
+        connection.timeout = self.options.request_timeout
+        return connection
+
+    def connect(self, on_lost: OnLost) -> None:
+        self._on_lost = on_lost
+        self._requests = self._open()
+
+    def join(self, session: str, participant_id: str, name: str, token: str | None) -> None:
+        # etcd has no sessions and the harness sets no access control: nothing to send.
+        self.session, self.participant_id = session, participant_id
+
+    def close(self) -> None:
+        self._closed = True
+        for watch in list(self._watches):
+            watch.shut()
+        self._watches.clear()
+        if self._requests is not None:
+            self._requests.close()
+
+    def _key(self, key: str) -> str:
+        return _b64(f"{self.prefix}/{quote(self.session, safe='')}/{key}")
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One gateway call on the request connection; errors typed by what they say."""
+        connection = self._requests
+        if connection is None or self._closed:
+            raise ConnectionLost("the connection to etcd is closed")
+        try:
+            connection.request("POST", path, json.dumps(body), self.headers)
+            response = connection.getresponse()
+            status, data = response.status, response.read()
+        except TimeoutError:
+            connection.close()  # a late answer must not be read as the next call's
+            raise RequestTimeout(
+                f"etcd sent no answer to {path} within {self.options.request_timeout:g} s"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            reason = str(exc) or type(exc).__name__
+            raise ConnectionLost(f"connection to etcd lost during {path}: {reason}") from None
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            raise OutcomeUnknown(
+                f"etcd answered {path} with HTTP {status}: {data[:200]!r}"
+            ) from None
+        if status == 200:
+            return reply  # type: ignore[no-any-return]
+        message = str(reply.get("message") or reply.get("error") or reply)
+        if _TOO_LARGE in message:
+            raise StoreError(ErrorCode.VALUE_TOO_LARGE, f"etcd: {message}")
+        if reply.get("code") in _UNSURE_CODES:
+            raise RequestTimeout(f"etcd could not answer {path} in time: {message}")
+        raise OutcomeUnknown(f"etcd answered {path} with HTTP {status}: {message}")
+
+    # --- the store operations -------------------------------------------------------
+
+    def _put(self, key: str, value: str | None) -> int:
+        envelope = json.dumps({"v": value, "by": self.participant_id})
+        reply = self._post("/v3/kv/put", {"key": self._key(key), "value": _b64(envelope)})
+        return int(reply["header"]["revision"])
+
+    def set(self, key: str, value: str | None) -> None:
+        revision = self._put(key, value)
+        if value is not None:
+            return
+        guard = {"key": self._key(key), "target": "MOD", "result": "EQUAL"}
+        cleanup = {
+            "compare": [{**guard, "mod_revision": str(revision)}],
+            "success": [{"request_delete_range": {"key": self._key(key)}}],
+        }
+        # The tombstone is the delete and it is applied; a leftover reads as absent.
+        # A broken connection shows again on the next call.
+        with contextlib.suppress(OutcomeUnknown):
+            self._post("/v3/kv/txn", cleanup)
+
+    def get(self, key: str) -> str | None:
+        reply = self._post("/v3/kv/range", {"key": self._key(key)})
+        kvs = reply.get("kvs") or []
+        if not kvs:
+            return None
+        try:
+            value, _ = _unwrap(kvs[0].get("value", ""))
+        except ValueError as exc:
+            raise OutcomeUnknown(f"etcd key {key!r} holds a foreign value: {exc}") from None
+        return value
+
+    # --- observers ----------------------------------------------------------------------
+
+    def observe(self, key: str, deliver: Deliver) -> object:
+        connection = self._open()
+        watch = _Watch(connection)
+        # No start_revision: etcd watches from the revision after the create, updates only.
+        create = {"create_request": {"key": self._key(key), "filters": ["NODELETE"]}}
+        try:
+            connection.request("POST", "/v3/watch", json.dumps(create), self.headers)
+            response = connection.getresponse()
+            first = response.readline()
+            created = json.loads(first).get("result", {}).get("created") if first else None
+        except TimeoutError:
+            connection.close()
+            raise RequestTimeout(
+                f"etcd did not create a watch within {self.options.request_timeout:g} s"
+            ) from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            connection.close()
+            raise ConnectionLost(f"etcd watch could not start: {exc}") from None
+        if response.status != 200 or not created:
+            connection.close()
+            raise OutcomeUnknown(f"etcd refused a watch: HTTP {response.status} {first[:200]!r}")
+        assert connection.sock is not None
+        connection.sock.settimeout(None)  # a watch waits for writes as long as it lives
+        self._watches.add(watch)
+        if self._closed:
+            watch.shut()  # close() ran while this watch was starting: end it with the rest
+        reader = threading.Thread(
+            target=self._read, args=(watch, response, deliver), name="etcd-watch", daemon=True
+        )
+        reader.start()
+        return watch
+
+    def stop(self, handle: object) -> None:
+        assert isinstance(handle, _Watch)
+        with handle.lock:
+            handle.stopped = True
+        self._watches.discard(handle)
+        handle.shut()
+
+    def _read(self, watch: _Watch, response: http.client.HTTPResponse, deliver: Deliver) -> None:
+        """The watch's reader: deliver each PUT in order until stopped, closed or lost."""
+        try:
+            reason = self._pump(watch, response, deliver)
+        finally:
+            watch.connection.close()
+        if reason is not None and not (watch.stopped or self._closed):
+            self._watches.discard(watch)
+            self._on_lost(reason)
+
+    def _pump(
+        self, watch: _Watch, response: http.client.HTTPResponse, deliver: Deliver
+    ) -> str | None:
+        """Deliver until the stream ends: why it ended, or None once stopped or closed."""
+        try:
+            while not (watch.stopped or self._closed):
+                line = response.readline()
+                if not line:
+                    return "etcd ended the watch stream"
+                result = json.loads(line).get("result", {})
+                if result.get("canceled"):
+                    return f"etcd canceled the watch: {result.get('cancel_reason', '')}"
+                for event in result.get("events", ()):
+                    value, updated_by = _unwrap(event["kv"].get("value", ""))
+                    # Under the lock: stop() cannot return between this check and deliver.
+                    with watch.lock:
+                        if watch.stopped or self._closed:
+                            return None
+                        deliver(value, updated_by)
+        except (OSError, http.client.HTTPException) as exc:
+            return f"etcd watch stream broke: {str(exc) or type(exc).__name__}"
+        except (ValueError, KeyError) as exc:
+            return f"etcd watch sent what no store-harness writer wrote: {exc}"
+        return None
+
+
+__all__ = ["EtcdAdapter"]

@@ -1,0 +1,374 @@
+"""The etcd adapter against a real etcd (tests/etcd_server.py), through AdapterClient."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.adapters import AdapterClient, AsyncAdapterClient, async_client, resolve, sync_client
+from harness.adapters.etcd import EtcdAdapter
+from harness.client.core import ClientCore, ClientListener
+from harness.errors import ConnectionLost, HarnessUsageError, RequestTimeout, StoreError
+from harness.protocol import ErrorCode, Participant, PendingRequest, Reply, Update
+
+WAIT = 10.0
+
+
+def session() -> str:
+    """A session of its own per test: the etcd fixture is shared by the whole run."""
+    return f"s-{uuid.uuid4().hex[:8]}"
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+class Recorder(ClientListener):
+    """Every listener event, reduced to what both kinds of client must agree on."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[object, ...]] = []
+
+    def request_sent(self, client: ClientCore, pending: PendingRequest) -> None:
+        self.events.append(("sent", type(pending.request).__name__))
+
+    def request_done(
+        self, client: ClientCore, pending: PendingRequest, reply: Reply | None, done_ns: int
+    ) -> None:
+        assert done_ns >= pending.sent_ns
+        self.events.append(("done", type(pending.request).__name__, type(reply).__name__))
+
+    def update_received(self, client: ClientCore, update: Update, received_ns: int) -> None:
+        self.events.append(("update", update.key, update.value, update.updated_by.id))
+
+    def connection_closed(self, client: ClientCore, closed_ns: int, by_client: bool) -> None:
+        self.events.append(("closed", by_client))
+
+
+class Deliveries:
+    """An observer callback that keeps (value, updatedBy id) in arrival order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str | None, str]] = []
+
+    def __call__(self, value: str | None, updated_by: Participant) -> None:
+        self.seen.append((value, updated_by.id))
+
+
+@pytest.fixture
+def participants(etcd_url: str) -> Iterator[Callable[..., AdapterClient]]:
+    """Open and join clients of one fresh session; each is closed at teardown."""
+    name = session()
+    opened: list[AdapterClient] = []
+
+    def join(participant_id: str, url: str = etcd_url, **changes: object) -> AdapterClient:
+        client = AdapterClient(url, EtcdAdapter, **changes).open()  # type: ignore[arg-type]
+        opened.append(client)
+        client.join(name, participant_id, participant_id.title())
+        return client
+
+    yield join
+    for client in opened:
+        client.close()
+
+
+def raw_range(etcd_url: str, key: str) -> list[dict[str, str]]:
+    """The etcd keys under ``key`` as etcd itself holds them, past the adapter."""
+    parts = urlsplit(etcd_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    encoded = base64.b64encode(key.encode()).decode()
+    connection.request("POST", "/v3/kv/range", json.dumps({"key": encoded}))
+    reply = json.loads(connection.getresponse().read())
+    connection.close()
+    return reply.get("kvs", [])  # type: ignore[no-any-return]
+
+
+def test_scheme_picks_the_etcd_adapter(etcd_url):
+    assert resolve(etcd_url) is EtcdAdapter
+    assert isinstance(sync_client(etcd_url), AdapterClient)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("etcd:///prefix", "expected etcd://HOST"),
+        ("etcd://127.0.0.1:port/x", "port is not a number"),
+        ("etcd://127.0.0.1:2379/x?a=1", "no query"),
+    ],
+)
+def test_bad_urls_get_one_line(url, problem):
+    with pytest.raises(HarnessUsageError, match=problem) as caught:
+        AdapterClient(url, EtcdAdapter)
+    assert "\n" not in str(caught.value)
+
+
+def test_set_get_delete_round_trip(participants, etcd_url):
+    alice = participants("alice")
+    assert alice.get("k") is None
+    alice.set("k", "one")
+    assert alice.get("k") == "one"
+    alice.set("k", "")  # the empty string is a value, not a delete (R3.2)
+    assert alice.get("k") == ""
+    alice.set("k", None)
+    assert alice.get("k") is None
+    alice.set("k", None)  # deleting an absent key is accepted (R3.2)
+    assert alice.get("k") is None
+    # The tombstone was removed, not left behind.
+    assert raw_range(etcd_url, f"harness-test/{alice.session}/k") == []
+
+
+def test_values_carry_the_writer_in_an_envelope(participants, etcd_url):
+    alice = participants("alice")
+    alice.set("k", '{"v": "not me"}')
+    (kv,) = raw_range(etcd_url, f"harness-test/{alice.session}/k")
+    assert json.loads(base64.b64decode(kv["value"])) == {"v": '{"v": "not me"}', "by": "alice"}
+    assert participants("bob").get("k") == '{"v": "not me"}'
+
+
+def test_a_value_etcd_refuses_as_too_large_is_a_store_error(participants):
+    alice = participants("alice")
+    # etcd's own request limit (--max-request-bytes, 1.5 MiB by default); the adapter
+    # promises no limit of its own (value_limit=None) but reports etcd's refusal.
+    with pytest.raises(StoreError) as refused:
+        alice.set("k", "x" * 2_000_000)
+    assert refused.value.code is ErrorCode.VALUE_TOO_LARGE
+    assert alice.get("k") is None and not alice.closed
+
+
+def test_sessions_never_share_keys(etcd_url):
+    name = session()
+    with (
+        AdapterClient(etcd_url, EtcdAdapter) as first,
+        AdapterClient(etcd_url, EtcdAdapter) as other,
+    ):
+        first.join(f"{name}/a", "p1")
+        other.join(name, "p2")
+        first.set("b", "first")
+        assert other.get("a/b") is None
+
+
+def test_observer_sees_another_participants_writes_in_order(participants):
+    alice, bob = participants("alice"), participants("bob")
+    seen = Deliveries()
+    bob.observe("k", seen)
+    writes = [f"v{n}" for n in range(20)] + [None, None, "last"]
+    for value in writes:
+        alice.set("k", value)
+    wait_until(lambda: len(seen.seen) == len(writes), "every write")
+    # Each delete is an update with its deleter, an absent key's delete too (R3.2, R4.2).
+    assert seen.seen == [(value, "alice") for value in writes]
+
+
+def test_observe_delivers_updates_only(participants):
+    alice, bob = participants("alice"), participants("bob")
+    alice.set("k", "before")
+    seen = Deliveries()
+    bob.observe("k", seen)
+    alice.set("k", "after")
+    wait_until(lambda: bool(seen.seen), "the write after observe")
+    assert seen.seen == [("after", "alice")]
+
+
+def test_stop_ends_deliveries(participants):
+    alice, bob = participants("alice"), participants("bob")
+    stopped, kept = Deliveries(), Deliveries()
+    first = bob.observe("k", stopped)
+    bob.observe("k", kept)
+    alice.set("k", "one")
+    wait_until(lambda: len(stopped.seen) == len(kept.seen) == 1, "both observers")
+    bob.stop_observing(first)
+    for value in ("two", "three", None):
+        alice.set("k", value)
+    wait_until(lambda: len(kept.seen) == 4, "the live observer")
+    assert stopped.seen == [("one", "alice")]
+    assert bob.violation is None and not bob.closed
+
+
+def test_asyncio_client_through_the_adapter(etcd_url, run):
+    async def scenario() -> list[tuple[str | None, str]]:
+        name = session()
+        writer = async_client(etcd_url)
+        reader = async_client(etcd_url)
+        assert isinstance(writer, AsyncAdapterClient)
+        async with writer, reader:
+            await writer.join(name, "alice")
+            await reader.join(name, "bob")
+            seen = Deliveries()
+            await reader.observe("k", seen)
+            await writer.set("k", "one")
+            await writer.delete("k")
+            assert await reader.get("k") is None
+            deadline = time.monotonic() + WAIT
+            while len(seen.seen) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return seen.seen
+
+    assert run(scenario()) == [("one", "alice"), (None, "alice")]
+
+
+def scripted_session(url: str, session_name: str) -> list[tuple[object, ...]]:
+    """One fixed script through ``sync_client(url)``: what its listener saw."""
+    recorder = Recorder()
+    with sync_client(url, listeners=(recorder,)).open() as watcher, sync_client(url) as writer:
+        watcher.join(session_name, "bob", "Bob")
+        writer.join(session_name, "alice", "Alice")
+        observer = watcher.observe("k")
+        writer.set("k", "one")
+        writer.set("k", None)
+        wait_until(lambda: sum(e[0] == "update" for e in recorder.events) == 2, "updates")
+        assert watcher.get("k") is None
+        watcher.stop_observing(observer)
+    return recorder.events
+
+
+def test_listener_sees_what_it_sees_on_the_native_client(etcd_url, server_url):
+    through_etcd = scripted_session(etcd_url, session())
+    native = scripted_session(server_url, session())
+    assert through_etcd == native
+    assert ("update", "k", "one", "alice") in through_etcd
+    assert through_etcd[-1] == ("closed", True)
+
+
+class Relay:
+    """A TCP relay in front of etcd that can hold every byte or cut every connection."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [downstream, upstream]
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                self.flowing.wait(WAIT)
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.flowing.set()
+        self.listener.close()
+        self.cut()
+
+
+@pytest.fixture
+def relay(etcd_url: str) -> Iterator[Relay]:
+    relay = Relay(urlsplit(etcd_url).port or 0)
+    yield relay
+    relay.close()
+
+
+def relayed(relay: Relay) -> str:
+    return f"etcd://127.0.0.1:{relay.port}/harness-test"
+
+
+def test_no_answer_in_time_is_an_unknown_outcome(participants, relay):
+    recorder = Recorder()
+    alice = participants("alice", relayed(relay), request_timeout=0.5, listeners=(recorder,))
+    relay.flowing.clear()
+    with pytest.raises(RequestTimeout):
+        alice.set("k", "maybe")
+    assert recorder.events[-1] == ("done", "Set", "NoneType")
+    relay.flowing.set()
+    # A late answer is never read as the next call's: that one opens a fresh connection.
+    alice.set("k", "surely")
+    assert alice.get("k") == "surely"
+
+
+def test_a_cut_connection_is_an_unknown_outcome_and_ends_the_client(participants, relay):
+    recorder = Recorder()
+    alice = participants("alice", relayed(relay), listeners=(recorder,))
+    alice.set("k", "one")
+    relay.cut()
+    with pytest.raises(ConnectionLost):
+        alice.set("k", "two")
+    assert ("done", "Set", "NoneType") in recorder.events
+    assert alice.closed and recorder.events[-1] == ("closed", False)
+
+
+def test_a_watch_stream_that_dies_ends_the_client(participants, relay):
+    bob = participants("bob", relayed(relay))
+    bob.observe("k")
+    relay.cut()
+    wait_until(lambda: bob.closed, "the lost watch to end the client")
+    assert "etcd" in bob.close_reason
+    with pytest.raises(ConnectionLost):
+        bob.get("k")
+
+
+GEVENT_SCRIPT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent
+from harness.adapters import AdapterClient
+from harness.adapters.etcd import EtcdAdapter
+url, name = sys.argv[1:]
+seen = []
+alice = AdapterClient(url, EtcdAdapter).open(); alice.join(name, "alice")
+bob = AdapterClient(url, EtcdAdapter).open(); bob.join(name, "bob")
+observer = bob.observe("k", lambda value, by: seen.append([value, by.id]))
+for value in ("one", None, "two"):
+    alice.set("k", value)
+with gevent.Timeout(10):
+    while len(seen) < 3:
+        gevent.sleep(0.01)
+bob.stop_observing(observer)
+alice.set("k", "after stop")
+gevent.sleep(0.2)
+print(json.dumps({"seen": seen, "get": bob.get("k"), "violation": str(bob.violation)}))
+alice.close(); bob.close()
+"""
+
+
+def test_runs_under_gevent(etcd_url):
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_SCRIPT, etcd_url, session()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result == {
+        "seen": [["one", "alice"], [None, "alice"], ["two", "alice"]],
+        "get": "after stop",
+        "violation": "None",
+    }

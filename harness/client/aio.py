@@ -6,19 +6,22 @@
         await client.set("BLOCK_CHAT", "true")
         assert await client.get("BLOCK_CHAT") == "true"
 
-Requests may be issued concurrently from several tasks (pipelining); replies
-are matched in request order by the core (:class:`harness.client.core.ClientCore`),
-which holds all the connection's state. This module only moves bytes: frames are
-handled in the transport's ``data_received`` callback, so a reply wakes the
-waiting caller directly, with no reader task in between. Requests started in one
-turn of the loop leave in one write, and one timer per connection enforces
+Requests may be issued concurrently (pipelining): each request method frames
+its request when called and returns the future its reply resolves, so
+``asyncio.gather(*(client.set(k, v) for k in keys))`` costs no Task per request.
+Replies are matched in request order by the core
+(:class:`harness.client.core.ClientCore`), which holds all the connection's
+state. This module only moves bytes: frames are handled in the transport's
+``data_received`` callback, so a reply wakes the waiting caller directly, with no
+reader task in between. Requests started in one turn of the loop leave in a few
+writes (:data:`WRITE_EVERY` frames each), and one timer per connection enforces
 every request's deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from time import monotonic_ns
 from types import TracebackType
 from typing import Any
@@ -35,6 +38,10 @@ from harness.protocol import Error, Joined, PendingRequest, Request, Update
 
 #: Seconds to wait for the server's half of the closing handshake.
 CLOSE_TIMEOUT = 2.0
+#: Frames buffered in one loop turn before they are written anyway. A pipeline of
+#: hundreds then reaches the server in chunks it can start on while the rest are
+#: framed, instead of one write at the end of the turn that leaves it idle until then.
+WRITE_EVERY = 32
 
 
 class StoreClient(ClientCore):
@@ -49,6 +56,7 @@ class StoreClient(ClientCore):
         self._closed = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._flush_due = False
+        self._unwritten = 0  # frames framed since the last write, in this loop turn
 
     async def open(self) -> StoreClient:
         handshake = self.opening_handshake()
@@ -96,27 +104,31 @@ class StoreClient(ClientCore):
         await self._closed.wait()
 
     # --- the store API ---------------------------------------------------------
+    #
+    # Plain functions that frame the request at once and return the future its reply
+    # resolves: ``await client.set(k, v)`` reads as a coroutine call, while a pipeline
+    # (``gather(*(client.set(...) ...))``) costs no coroutine frame or Task per request.
 
-    async def join(
+    def join(
         self, session: str, participant_id: str, name: str = "", *, token: str | None = None
-    ) -> Joined:
-        return await self._request(self._join_request(session, participant_id, name, token))
+    ) -> Awaitable[Joined]:
+        return self._request(self._join_request(session, participant_id, name, token))
 
-    async def set(self, key: str, value: str | None) -> None:
-        await self._request(self._set_request(key, value))
+    def set(self, key: str, value: str | None) -> Awaitable[None]:
+        return self._request(self._set_request(key, value))
 
-    async def delete(self, key: str) -> None:
-        await self._request(self._set_request(key, None))
+    def delete(self, key: str) -> Awaitable[None]:
+        return self._request(self._set_request(key, None))
 
-    async def get(self, key: str) -> str | None:
-        return await self._request(self._get_request(key))
+    def get(self, key: str) -> Awaitable[str | None]:
+        return self._request(self._get_request(key))
 
-    async def observe(self, key: str, callback: UpdateCallback | None = None) -> str:
-        """Observe ``key``; returns the observerId. ``callback(value, updated_by)``."""
-        return await self._request(self._observe_request(key), callback)
+    def observe(self, key: str, callback: UpdateCallback | None = None) -> Awaitable[str]:
+        """Observe ``key``; resolves to the observerId. ``callback(value, updated_by)``."""
+        return self._request(self._observe_request(key), callback)
 
-    async def stop_observing(self, observer_id: str) -> None:
-        await self._request(self._stop_request(observer_id))
+    def stop_observing(self, observer_id: str) -> Awaitable[None]:
+        return self._request(self._stop_request(observer_id))
 
     def updates(self) -> AsyncIterator[Update]:
         """Every update received from now on, for all observers of this connection."""
@@ -127,38 +139,59 @@ class StoreClient(ClientCore):
                 self._updates.put_nowait(None)
         return self._iterate_updates(self._updates)
 
-    async def send_raw(
+    def send_raw(
         self, frame: str | bytes, *, reply_id: int | None = None, binary: bool = False
-    ) -> Error:
-        """Send a hand-made (usually malformed) frame and return the error it earns.
+    ) -> Awaitable[Error]:
+        """Send a hand-made (usually malformed) frame; resolves to the error it earns.
 
         For conformance tests of bad input; a success reply is a ProtocolViolation.
         """
         waiter = asyncio.get_running_loop().create_future()
-        return await self._wait(self.start_raw(frame, reply_id, waiter, binary=binary))
+        try:
+            self.start_raw(frame, reply_id, waiter, binary=binary)
+        except HarnessError as exc:
+            return _failed(waiter, exc)
+        return self._sent(waiter)
 
     # --- plumbing ----------------------------------------------------------------
 
-    async def _request(self, request: Request, callback: UpdateCallback | None = None) -> Any:
+    def _request(
+        self, request: Request, callback: UpdateCallback | None = None
+    ) -> asyncio.Future[Any] | Coroutine[Any, Any, Any]:
         waiter = asyncio.get_running_loop().create_future()
-        return await self._wait(self.start(request, waiter, callback))
+        try:
+            self.start(request, waiter, callback)
+        except HarnessError as exc:  # an unusable connection: the await raises it
+            return _failed(waiter, exc)
+        return self._sent(waiter)
 
-    async def _wait(self, pending: PendingRequest) -> Any:
-        self._sent()
-        if self._writable is not None:
-            await self._writable  # the server reads slower than we write
-        return await pending.waiter
-
-    def _sent(self) -> None:
+    def _sent(self, waiter: asyncio.Future[Any]) -> asyncio.Future[Any] | Coroutine[Any, Any, Any]:
+        """Write (or schedule) what was framed; the awaitable the caller gets."""
         # The first request of a loop turn is written at once (a lone round trip waits
-        # for nothing); the others join it in one write at the end of the turn.
+        # for nothing); the others follow in writes of WRITE_EVERY frames, and the rest
+        # at the end of the turn.
+        transport = self._transport
+        assert transport is not None
         if not self._flush_due:
-            assert self._transport is not None
             self._flush_due = True
-            self._transport.write(self.data_to_send())
+            self._unwritten = 0
+            transport.write(self.data_to_send())
             asyncio.get_running_loop().call_soon(self._flush)
+        elif (unwritten := self._unwritten + 1) < WRITE_EVERY:
+            self._unwritten = unwritten
+        else:
+            self._unwritten = 0
+            transport.write(self.data_to_send())
         if self._timer is None:
             self._arm_timer()
+        if self._writable is not None:
+            return self._after_writable(waiter)  # the server reads slower than we write
+        return waiter
+
+    async def _after_writable(self, waiter: asyncio.Future[Any]) -> Any:
+        if self._writable is not None:
+            await self._writable
+        return await waiter
 
     def _flush(self) -> None:
         self._flush_due = False
@@ -238,6 +271,11 @@ class StoreClient(ClientCore):
             yield update
 
 
+def _failed(waiter: asyncio.Future[Any], exc: BaseException) -> asyncio.Future[Any]:
+    waiter.set_exception(exc)
+    return waiter
+
+
 class _Callbacks(asyncio.Protocol):
     """asyncio's transport callbacks, handed straight to the client."""
 
@@ -266,4 +304,4 @@ def connect(url: str, options: ClientOptions | None = None, **changes: Any) -> S
     return StoreClient(url, options, **changes)
 
 
-__all__ = ["ClientListener", "ClientOptions", "FrameTrace", "StoreClient", "connect"]
+__all__ = ["WRITE_EVERY", "ClientListener", "ClientOptions", "FrameTrace", "StoreClient", "connect"]

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from harness.client.aio import StoreClient, connect
+from harness.client.aio import WRITE_EVERY, StoreClient, connect
 from harness.client.core import ClientListener
 from harness.errors import ConnectionLost, ProtocolViolation, RequestTimeout, StoreError
 from harness.protocol import Error, ErrorCode, Participant, Update, Value
@@ -258,5 +258,47 @@ def test_listener_hooks_see_requests_and_updates_in_order(server_url, run):
         assert times == sorted(times)  # monotonic_ns, taken as events happen
         last = recorder.events[-1]
         assert isinstance(last[2], Error) and last[2].code is ErrorCode.INVALID_KEY
+
+    run(scenario())
+
+
+def test_a_request_is_framed_when_called_and_its_reply_resolves_the_returned_future(
+    server_url, run
+):
+    async def scenario():
+        recorder = Recorder()
+        async with connect(server_url, listeners=[recorder]) as client:
+            await client.join("s", "p")
+            reply = client.set("k", "v")
+            # Sent already, before any await: the send time is when it was framed.
+            assert recorder.events[-1][:2] == ("sent", 2)
+            assert isinstance(reply, asyncio.Future)
+            assert await reply is None
+            assert recorder.events[-1][:2] == ("done", 2)
+
+    run(scenario())
+
+
+def test_a_pipeline_longer_than_one_write_is_answered_in_request_order(server_url, run):
+    async def scenario():
+        async with connect(server_url) as client:
+            await client.join("s", "p")
+            count = 3 * WRITE_EVERY + 1  # written in several chunks within one loop turn
+            requests = []
+            for n in range(count):
+                requests += [client.set(f"k{n % 7}", str(n)), client.get(f"k{n % 7}")]
+            results = await asyncio.gather(*requests)
+            assert results == [r for n in range(count) for r in (None, str(n))]
+
+    run(scenario())
+
+
+def test_a_request_on_a_closed_client_fails_when_awaited(server_url, run):
+    async def scenario():
+        client = await connect(server_url).open()
+        await client.close()
+        reply = client.get("k")  # no exception yet: the caller's await raises it
+        with pytest.raises(ConnectionLost):
+            await reply
 
     run(scenario())

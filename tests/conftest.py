@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 from etcd_server import EtcdServer
+from nats_server import NatsServer
 from peer_server import PeerServer, unavailable
 
 from harness.server.embedded import EmbeddedServer
@@ -61,6 +62,20 @@ def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(str(exc))
     with etcd:
         yield etcd.url()
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``nats://127.0.0.1:PORT/harness-test``: one real NATS with JetStream for the session.
+
+    Fails, never skips, when nats-server is missing (tests/nats_server.py).
+    """
+    try:
+        nats = NatsServer(tmp_path_factory.mktemp("nats") / "store")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    with nats:
+        yield nats.url()
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 A bucket is the JetStream stream ``KV_<bucket>`` over subjects ``$KV.<bucket>.>``,
 as every NATS KV client lays it out, so ``nats kv`` tools see the same keys. The
-adapter creates the stream on connect when it is missing (one value per key,
-rollup headers allowed, direct gets on). The bucket defaults to ``store-harness``.
+adapter creates the stream on connect when it is missing (64 values kept per key,
+rollup headers allowed, direct gets on), and refuses a bucket that keeps fewer than 64
+(see ``HISTORY``: its watches would skip updates). The bucket defaults to ``store-harness``.
 
 - **A session** is a key prefix: key ``k`` of session ``s`` is the KV key ``s.k``,
   subject ``$KV.<bucket>.s.k``. KV keys allow only ``[-/_=.a-zA-Z0-9]``, so each
@@ -25,14 +26,17 @@ rollup headers allowed, direct gets on). The bucket defaults to ``store-harness`
   ``deliver_policy: new`` and the key's subject as its filter, delivering to an
   inbox of the connection's own, without acks, with flow control (each request
   answered at once) and idle heartbeats. Deliveries come from the stream, in
-  stream order, once each. A plain core-NATS subscription to the subject would
-  save the consumer's creation, but it sees a message before the stream orders
-  it, so two writers' updates could arrive in another order than the stream
-  applied them (breaking R4.3), and it would see writes the stream refused.
+  stream order, once each, as long as a watch lags fewer than ``HISTORY`` writes to
+  its key behind the stream (older ones are gone from it by then); measured:
+  none missed by eight observers of one key under ten concurrent writers. A plain
+  core-NATS subscription to the subject would save the consumer's creation, but it
+  sees a message before the stream orders it, so two writers' updates could arrive
+  in another order than the stream applied them (breaking R4.3), and it would see
+  writes the stream refused.
   Consumer sequence numbers (in each delivery's reply subject, and in each
-  heartbeat's ``Nats-Last-Consumer``) must run without a gap; a gap means an
-  update was lost, and the connection is then declared lost rather than the
-  observer going on with a hole. ``stop`` unsubscribes first, so nothing is
+  heartbeat's ``Nats-Last-Consumer``) must run without a gap; a gap means a
+  delivery to this connection was lost, and the connection is then declared lost
+  rather than the observer going on with a hole. ``stop`` unsubscribes first, so nothing is
   delivered after it returns, then deletes the consumer without waiting.
 
 Outcomes: a JetStream error answer is outcome-unknown (``OutcomeUnknown``)
@@ -65,6 +69,11 @@ from harness.protocol import ErrorCode
 
 DEFAULT_PORT = 4222
 DEFAULT_BUCKET = "store-harness"
+#: Values kept per key. A watch's consumer reads from these, so a write overwritten before
+#: the consumer reached it is never delivered: with 1 (plain KV's default), half the
+#: updates went missing under six concurrent writers; with 64 (the most NATS KV clients
+#: allow), none did. A get still reads the last one.
+HISTORY = 64
 UPDATED_BY = "Store-Updated-By"
 KV_OPERATION = "KV-Operation"
 #: The server's default longest protocol line; a longer PUB line makes it close the connection.
@@ -187,7 +196,7 @@ class NatsKvAdapter(StoreAdapter):
             config = {
                 "name": self.stream,
                 "subjects": [f"$KV.{self.bucket}.>"],
-                "max_msgs_per_subject": 1,
+                "max_msgs_per_subject": HISTORY,
                 "discard": "new",
                 "allow_rollup_hdrs": True,
                 "deny_delete": True,
@@ -196,6 +205,12 @@ class NatsKvAdapter(StoreAdapter):
                 "num_replicas": 1,
             }
             info = self._api(f"STREAM.CREATE.{self.stream}", orjson.dumps(config))
+        kept = info.get("config", {}).get("max_msgs_per_subject", -1)
+        if 0 < kept < HISTORY:
+            raise HarnessUsageError(
+                f"bucket {self.bucket!r} keeps {kept} value(s) per key, so its watches skip "
+                f"updates; use another bucket, or one made with --history {HISTORY}"
+            )
         self._direct = bool(info.get("config", {}).get("allow_direct"))
 
     def close(self) -> None:

@@ -50,6 +50,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds to wait for each reply (default 5)",
     )
+    parser.add_argument(
+        "--adapter",
+        help="store adapter: an installed name or module:Class (default: chosen by the --url "
+        "scheme; `store-harness adapters` lists them)",
+    )
     parser.add_argument("--token", help="token to send in every join, as given")
     parser.add_argument(
         "--token-secret",
@@ -103,7 +108,12 @@ async def _run_all(
 
 def run(args: argparse.Namespace) -> int:
     options = SuiteOptions(
-        args.session_prefix, args.request_timeout, args.token, args.settle, args.token_secret
+        args.session_prefix,
+        args.request_timeout,
+        args.token,
+        args.settle,
+        args.token_secret,
+        args.adapter,
     )
     check_suite_options(options)
     urls = list(args.url)

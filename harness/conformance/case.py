@@ -145,6 +145,9 @@ class SuiteResult:
     limits: dict[str, int]
     options: dict[str, Any]
     results: list[CaseResult]
+    #: What the store does not promise, so no case judged it (a store adapter's
+    #: Capabilities.skipped_checks; empty for the store protocol).
+    not_promised: list[str] = field(default_factory=list)
     #: Set when the suite could not run at all (exit code 2).
     cannot_run: str = ""
 
@@ -167,6 +170,7 @@ class SuiteResult:
             "duration_s": round(self.duration_s, 3),
             "limits": self.limits,
             "options": self.options,
+            "not_promised": self.not_promised,
             "cannot_run": self.cannot_run,
             "exit_code": self.exit_code,
             "summary": self.summary(),

@@ -20,10 +20,11 @@ from websockets.asyncio.client import ClientConnection as WebSocket
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.adapters import NATIVE_CAPABILITIES, AsyncAdapterClient, Capabilities, async_client
 from harness.client.aio import StoreClient
 from harness.client.core import ClientListener
 from harness.conformance.case import TranscriptLine
-from harness.errors import CaseFailed, ProtocolViolation, StoreError
+from harness.errors import CaseFailed, CaseSkipped, ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
 from harness.protocol.auth import mint_token
 from harness.protocol.messages import loads_json
@@ -47,6 +48,8 @@ class SuiteOptions:
     #: The server's HS256 secret: every join gets a token minted for its session and
     #: participant, and the access cases of R2.4 run.
     token_secret: str | None = field(default=None, repr=False)
+    #: The store adapter (default: the one the URL's scheme picks; ws://: the native client).
+    adapter: str | None = None
 
     def token_for(self, session: str, participant_id: str) -> str | None:
         """The token a join of ``participant_id`` to ``session`` carries."""
@@ -70,6 +73,7 @@ class SuiteOptions:
             "token": None if self.token is None else "(set)",
             "token_secret": None if self.token_secret is None else "(set)",
             "settle": self.settle,
+            "adapter": self.adapter,
         }
 
 
@@ -159,21 +163,37 @@ class RawConnection:
 class CaseContext:
     """One case's connections, transcript and findings."""
 
-    def __init__(self, url: str, options: SuiteOptions, limits: Limits, case_id: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        options: SuiteOptions,
+        limits: Limits | None,
+        case_id: str,
+        capabilities: Capabilities = NATIVE_CAPABILITIES,
+    ) -> None:
         self.url = url
         self.options = options
-        self.limits = limits
+        self._limits = limits
+        #: What the store promises; a case needing more skips (see require_wire).
+        self.capabilities = capabilities
         self.case_id = case_id
         self.transcript: list[TranscriptLine] = []
         self.omitted_frames = 0
         #: Every frame a raw connection received that breaks the spec's schemas.
         self.violations: list[ProtocolViolation] = []
         self.measurements: dict[str, Any] = {}
-        self.clients: list[StoreClient] = []
+        self.clients: list[StoreClient | AsyncAdapterClient] = []
         self.raw_connections: list[RawConnection] = []
         self._started = time.monotonic()
         self._sessions = 0
         self._run_tag = secrets.token_hex(3)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits the store promised; a case that needs them skips when there are none."""
+        if self._limits is None:
+            raise CaseSkipped("the store declares no key and value limits: limit checks skipped")
+        return self._limits
 
     # --- transcript and schema checks --------------------------------------------
 
@@ -219,6 +239,11 @@ class CaseContext:
             f"{self.options.session_prefix}-{self._run_tag}-{self.case_id}-{self._sessions}{suffix}"
         )
 
+    def require_wire(self, what: str) -> None:
+        """Skip the case unless the store speaks the store protocol's frames."""
+        if not self.capabilities.wire_level:
+            raise CaseSkipped(f"{what} needs the store protocol's frames; this store has its own")
+
     async def connect(self, label: str, listeners: Sequence[ClientListener] = ()) -> StoreClient:
         def trace(direction: str, data: str | bytes) -> None:
             if direction == "received":
@@ -226,15 +251,17 @@ class CaseContext:
             else:
                 self.record(label, direction, data)
 
-        client = StoreClient(
+        client = async_client(
             self.url,
+            adapter=self.options.adapter,
             request_timeout=self.options.request_timeout,
             connect_timeout=self.options.request_timeout,
-            trace=trace,
+            trace=trace if self.capabilities.wire_level else None,
             listeners=listeners,
         )
         self.clients.append(client)
-        return await client.open()
+        # An adapter's client has the asyncio client's API (harness.adapters.aio).
+        return await client.open()  # type: ignore[return-value]
 
     async def joined(
         self,
@@ -260,6 +287,7 @@ class CaseContext:
         return await client.join(session, participant, name, token=token)
 
     async def raw(self, label: str, **options: Any) -> RawConnection:
+        self.require_wire("a raw WebSocket")
         websocket = await ws_connect(
             self.url,
             open_timeout=self.options.request_timeout,
@@ -332,6 +360,7 @@ class CaseContext:
         reply_id: int | None = None,
         binary: bool = False,
     ) -> None:
+        self.require_wire("a hand-made frame")
         error = await client.send_raw(frame, reply_id=reply_id, binary=binary)
         if error.code != code:
             self.fail(

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from harness.adapters import NATIVE_CAPABILITIES, Capabilities, capabilities_for
 from harness.adapters.preflight import preflight_join
 from harness.conformance.case import (
     CASES,
@@ -66,10 +67,35 @@ def requirement_key(requirement: str) -> tuple[int, ...]:
     return tuple(int(part) for part in requirement[1:].split("."))
 
 
-def check_options(url: str, options: SuiteOptions) -> None:
-    if not url.startswith(("ws://", "wss://")):
-        raise HarnessUsageError(f"not a WebSocket URL (ws:// or wss://): {url!r}")
+def check_options(url: str, options: SuiteOptions) -> Capabilities:
+    """Usage errors in the URL and options; the store's capabilities."""
     check_suite_options(options)
+    return capabilities_for(url, options.adapter)
+
+
+def skip_reason(case: Case, capabilities: Capabilities) -> str | None:
+    """Why ``case`` cannot judge a store with ``capabilities``, or None when it can.
+
+    Through an adapter the store has its own protocol: only what it does with
+    keys, values and observers (R2.5, R3, R4, R5.3) can be judged, and only as
+    far as it promises (capabilities); a case needing more frames or limits skips
+    itself as it runs (CaseContext.require_wire, CaseContext.limits).
+    """
+    if capabilities.wire_level:
+        return None
+    requirement = case.requirement
+    if not (requirement in ("R2.5", "R5.3") or requirement.startswith(("R3.", "R4."))):
+        return (
+            "wire-level (frames, joins, access, error replies): "
+            "the store speaks its own protocol, not the store protocol"
+        )
+    if requirement in ("R3.3", "R3.4"):
+        return "the store protocol's error codes for bad keys and values: the store has its own"
+    if requirement == "R3.8" and not capabilities.acknowledged_writes:
+        return "unacknowledged writes: no write is known to be applied"
+    if requirement == "R4.3" and not capabilities.per_key_order:
+        return "convergence only: update-order checks skipped"
+    return None
 
 
 def check_suite_options(options: SuiteOptions) -> None:
@@ -88,7 +114,7 @@ def check_suite_options(options: SuiteOptions) -> None:
         raise HarnessUsageError("--session-prefix must not be empty")
 
 
-async def preflight(url: str, options: SuiteOptions) -> Limits:
+async def preflight(url: str, options: SuiteOptions) -> Limits | None:
     """Connect and join once; returns the server's advertised limits."""
     flag = "--token-secret" if options.token_secret is not None else "--token"
     try:
@@ -98,6 +124,7 @@ async def preflight(url: str, options: SuiteOptions) -> Limits:
             session=f"{options.session_prefix}-{secrets.token_hex(3)}-preflight",
             token=options.token_for,
             unauthorized_hint=f" (pass the right {flag})",
+            adapter=options.adapter,
         )
     except PreflightFailed as exc:
         raise SuiteCannotRun(str(exc)) from None
@@ -111,12 +138,21 @@ def _guard(case: Case, options: SuiteOptions) -> float:
     return options.request_timeout * (8 if case.slow else 3) + 5
 
 
-async def run_case(case: Case, url: str, options: SuiteOptions, limits: Limits) -> CaseResult:
+async def run_case(
+    case: Case,
+    url: str,
+    options: SuiteOptions,
+    limits: Limits | None,
+    capabilities: Capabilities = NATIVE_CAPABILITIES,
+) -> CaseResult:
     """Run one case and grade it; never raises for anything the server does."""
-    context = CaseContext(url, options, limits, case.id)
+    context = CaseContext(url, options, limits, case.id, capabilities)
     started = time.monotonic()
     grade, detail, expected, got = Grade.PASSED, "", "", ""
     try:
+        reason = skip_reason(case, capabilities)
+        if reason is not None:
+            raise CaseSkipped(reason)
         async with asyncio.timeout(_guard(case, options)):
             await case.function(context)
     except CaseFailed as exc:
@@ -177,17 +213,23 @@ async def run_suite(
 ) -> SuiteResult:
     """Preflight, then every case in turn. Raises SuiteCannotRun or HarnessUsageError."""
     options = options or SuiteOptions()
-    check_options(url, options)
+    capabilities = check_options(url, options)
     chosen = list(cases) if cases is not None else select_cases()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     limits = await preflight(url, options)
     results = []
     for case in chosen:
-        result = await run_case(case, url, options, limits)
+        result = await run_case(case, url, options, limits, capabilities)
         results.append(result)
         if on_result is not None:
             on_result(result)
     return SuiteResult(
-        url, started_at, time.monotonic() - started, limits.to_wire(), options.to_json(), results
+        url,
+        started_at,
+        time.monotonic() - started,
+        limits.to_wire() if limits is not None else {},
+        options.to_json(),
+        results,
+        capabilities.skipped_checks(),
     )

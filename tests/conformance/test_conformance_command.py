@@ -92,7 +92,7 @@ def test_exit_2_when_the_server_never_answers(run: Run, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "complaint"),
     [
-        (["--url", "http://127.0.0.1:1/"], "not a WebSocket URL"),
+        (["--url", "http://127.0.0.1:1/"], "no adapter for scheme 'http'"),
         (["--url", "ws://127.0.0.1:1/", "--request-timeout", "0"], "--request-timeout"),
         (["--url", "ws://127.0.0.1:1/", "--case", "R9.*"], "no case matches"),
     ],

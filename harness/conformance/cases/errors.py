@@ -97,8 +97,9 @@ async def failed_change_nothing(ctx: CaseContext) -> None:
     own = await ctx.observe(client, "k")
     big = "x" * (ctx.limits.max_value_bytes + 1)
     await ctx.expect_error(ErrorCode.VALUE_TOO_LARGE, client.set("k", big), "a too large value")
-    await client.send_raw('{"type":"set","id":800,"key":"k","value":7}', reply_id=800)
-    await client.send_raw('{"type":"set","id":801,"key":"k"}', reply_id=801)
+    if ctx.capabilities.wire_level:  # a store with its own protocol has no such frames
+        await client.send_raw('{"type":"set","id":800,"key":"k","value":7}', reply_id=800)
+        await client.send_raw('{"type":"set","id":801,"key":"k"}', reply_id=801)
     for i in range(ctx.limits.max_keys - 1):
         await client.set(f"fill-{i}", "v")
     await ctx.expect_error(ErrorCode.KEY_LIMIT_EXCEEDED, client.set("new", "v"), "a key past it")

@@ -136,6 +136,9 @@ def render_html(result: SuiteResult) -> str:
         f"took {result.duration_s:.1f} s. Advertised limits: "
         f"<code>{escape(orjson.dumps(result.limits).decode())}</code></p>",
     ]
+    if result.not_promised:
+        promised = "; ".join(result.not_promised)
+        body.append(f"<p>Not promised by this store, so not judged: {escape(promised)}</p>")
     if result.cannot_run:
         body.append(f"<p><b>The suite could not run:</b> {escape(result.cannot_run)}</p>")
     body += ["<h2>Summary by spec section</h2>", _section_summary(result)]

@@ -104,6 +104,11 @@ def render_markdown(result: SuiteResult) -> str:
     )
     if result.limits:
         lines[-1] += f" · limits {result.limits}"
+    if result.not_promised:
+        lines += [
+            "",
+            "Not promised by this store, so not judged: " + "; ".join(result.not_promised),
+        ]
     if result.cannot_run:
         lines += ["", f"**The suite could not run:** {result.cannot_run}"]
         return "\n".join(lines) + "\n"

@@ -24,14 +24,16 @@ How the store protocol maps onto etcd:
   updates only (``initial_value_on_observe=False``), in etcd's revision order
   (``per_key_order=True``).
 
-Connections: one keep-alive HTTP connection for requests, and one streaming watch
-connection per observer, which ``stop`` closes. One stream multiplexing watch ids
-is not possible here: a watch request with a chunked body, which a second
-``create_request`` would need, got no reply at all within 2 s (etcd 3.4.23). A request with no answer within
-``request_timeout`` raises :class:`~harness.errors.RequestTimeout` and drops the
-request connection (the next call opens a fresh one); a broken connection raises
+Connections: one keep-alive HTTP connection for requests (calls that overlap take
+turns on it), and one streaming watch connection per observer, which ``stop``
+closes. One stream multiplexing watch ids is not possible here: a watch request
+with a chunked body, which a second ``create_request`` would need, got no reply at
+all within 2 s (etcd 3.4.23). A request with no answer within ``request_timeout``
+raises :class:`~harness.errors.RequestTimeout` and drops the request connection
+(the next call opens a fresh one); a broken connection raises
 :class:`~harness.errors.ConnectionLost`; a watch stream that ends on its own calls
-``on_lost``.
+``on_lost``. The empty key is refused with ``INVALID_KEY`` (R3.3), as the store
+protocol does, though etcd would take it.
 
 Cost per operation (a set is one Put round trip, a delete two), sequential, through
 :class:`~harness.adapters.AdapterClient`, against etcd 3.4.23 on this 2-core machine
@@ -76,7 +78,8 @@ _UNSURE_CODES = {1, 4, 14}  # CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE
 
 
 def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode("ascii")
+    # surrogatepass: a lone surrogate is a code point like any other (R3.10), not an error.
+    return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii")
 
 
 def _unwrap(encoded: str) -> tuple[str | None, str]:
@@ -142,6 +145,7 @@ class EtcdAdapter(StoreAdapter):
         self.session = ""
         self.participant_id = ""
         self._requests: http.client.HTTPConnection | None = None
+        self._request_lock = threading.Lock()
         self._watches: set[_Watch] = set()
         self._closed = False
         self._on_lost: OnLost = lambda reason: None
@@ -181,7 +185,11 @@ class EtcdAdapter(StoreAdapter):
             self._requests.close()
 
     def _key(self, key: str) -> str:
-        return _b64(f"{self.prefix}/{quote(self.session, safe='')}/{key}")
+        if not key:
+            # etcd would take "<prefix>/<session>/"; the store protocol refuses it (R3.3).
+            raise StoreError(ErrorCode.INVALID_KEY, "the key is empty")
+        session = quote(self.session, safe="", errors="surrogatepass")
+        return _b64(f"{self.prefix}/{session}/{key}")
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One gateway call on the request connection; errors typed by what they say."""
@@ -189,9 +197,12 @@ class EtcdAdapter(StoreAdapter):
         if connection is None or self._closed:
             raise ConnectionLost("the connection to etcd is closed")
         try:
-            connection.request("POST", path, json.dumps(body), self.headers)
-            response = connection.getresponse()
-            status, data = response.status, response.read()
+            # One request at a time on the connection, even when a caller overlaps calls
+            # (asyncio.gather over the async client's worker threads).
+            with self._request_lock:
+                connection.request("POST", path, json.dumps(body), self.headers)
+                response = connection.getresponse()
+                status, data = response.status, response.read()
         except TimeoutError:
             connection.close()  # a late answer must not be read as the next call's
             raise RequestTimeout(
@@ -251,10 +262,10 @@ class EtcdAdapter(StoreAdapter):
     # --- observers ----------------------------------------------------------------------
 
     def observe(self, key: str, deliver: Deliver) -> object:
-        connection = self._open()
-        watch = _Watch(connection)
         # No start_revision: etcd watches from the revision after the create, updates only.
         create = {"create_request": {"key": self._key(key), "filters": ["NODELETE"]}}
+        connection = self._open()
+        watch = _Watch(connection)
         try:
             connection.request("POST", "/v3/watch", json.dumps(create), self.headers)
             response = connection.getresponse()

@@ -151,6 +151,19 @@ def test_a_value_etcd_refuses_as_too_large_is_a_store_error(participants):
     assert alice.get("k") is None and not alice.closed
 
 
+def test_the_empty_key_is_refused_and_any_code_point_is_a_key(participants):
+    alice = participants("alice")
+    for call in (lambda: alice.set("", "v"), lambda: alice.get(""), lambda: alice.observe("")):
+        with pytest.raises(StoreError) as refused:
+            call()
+        assert refused.value.code is ErrorCode.INVALID_KEY
+    # A lone surrogate is a code point like any other (R3.10): its key is its own.
+    alice.set("k\udc80", "lone")
+    alice.set("k\ufffd", "replacement")
+    assert alice.get("k\udc80") == "lone" and alice.get("k\ufffd") == "replacement"
+    assert not alice.closed
+
+
 def test_sessions_never_share_keys(etcd_url):
     name = session()
     with (
@@ -243,6 +256,16 @@ def test_listener_sees_what_it_sees_on_the_native_client(etcd_url, server_url):
     assert through_etcd == native
     assert ("update", "k", "one", "alice") in through_etcd
     assert through_etcd[-1] == ("closed", True)
+
+
+def test_overlapping_calls_on_one_client_take_turns(etcd_url, run):
+    async def scenario() -> list[str | None]:
+        async with async_client(etcd_url) as alice:
+            await alice.join(session(), "alice")
+            await asyncio.gather(*(alice.set(f"k{n}", str(n)) for n in range(20)))
+            return list(await asyncio.gather(*(alice.get(f"k{n}") for n in range(20))))
+
+    assert run(scenario()) == [str(n) for n in range(20)]
 
 
 class Relay:

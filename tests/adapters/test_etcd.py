@@ -17,58 +17,24 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from adapter_helpers import (
+    WAIT,
+    Deliveries,
+    Recorder,
+    run_under_gevent,
+    scripted_session,
+    wait_until,
+)
 
 from harness.adapters import AdapterClient, AsyncAdapterClient, async_client, resolve, sync_client
 from harness.adapters.etcd import EtcdAdapter
-from harness.client.core import ClientCore, ClientListener
 from harness.errors import ConnectionLost, HarnessUsageError, RequestTimeout, StoreError
-from harness.protocol import ErrorCode, Participant, PendingRequest, Reply, Update
-
-WAIT = 10.0
+from harness.protocol import ErrorCode
 
 
 def session() -> str:
     """A session of its own per test: the etcd fixture is shared by the whole run."""
     return f"s-{uuid.uuid4().hex[:8]}"
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
-class Recorder(ClientListener):
-    """Every listener event, reduced to what both kinds of client must agree on."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[object, ...]] = []
-
-    def request_sent(self, client: ClientCore, pending: PendingRequest) -> None:
-        self.events.append(("sent", type(pending.request).__name__))
-
-    def request_done(
-        self, client: ClientCore, pending: PendingRequest, reply: Reply | None, done_ns: int
-    ) -> None:
-        assert done_ns >= pending.sent_ns
-        self.events.append(("done", type(pending.request).__name__, type(reply).__name__))
-
-    def update_received(self, client: ClientCore, update: Update, received_ns: int) -> None:
-        self.events.append(("update", update.key, update.value, update.updated_by.id))
-
-    def connection_closed(self, client: ClientCore, closed_ns: int, by_client: bool) -> None:
-        self.events.append(("closed", by_client))
-
-
-class Deliveries:
-    """An observer callback that keeps (value, updatedBy id) in arrival order."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str | None, str]] = []
-
-    def __call__(self, value: str | None, updated_by: Participant) -> None:
-        self.seen.append((value, updated_by.id))
 
 
 @pytest.fixture
@@ -235,21 +201,6 @@ def test_asyncio_client_through_the_adapter(etcd_url, run):
     assert run(scenario()) == [("one", "alice"), (None, "alice")]
 
 
-def scripted_session(url: str, session_name: str) -> list[tuple[object, ...]]:
-    """One fixed script through ``sync_client(url)``: what its listener saw."""
-    recorder = Recorder()
-    with sync_client(url, listeners=(recorder,)).open() as watcher, sync_client(url) as writer:
-        watcher.join(session_name, "bob", "Bob")
-        writer.join(session_name, "alice", "Alice")
-        observer = watcher.observe("k")
-        writer.set("k", "one")
-        writer.set("k", None)
-        wait_until(lambda: sum(e[0] == "update" for e in recorder.events) == 2, "updates")
-        assert watcher.get("k") is None
-        watcher.stop_observing(observer)
-    return recorder.events
-
-
 def test_listener_sees_what_it_sees_on_the_native_client(etcd_url, server_url):
     through_etcd = scripted_session(etcd_url, session())
     native = scripted_session(server_url, session())
@@ -358,38 +309,8 @@ def test_a_watch_stream_that_dies_ends_the_client(participants, relay):
         bob.get("k")
 
 
-GEVENT_SCRIPT = """
-from gevent import monkey; monkey.patch_all()
-import json, sys, gevent
-from harness.adapters import AdapterClient
-from harness.adapters.etcd import EtcdAdapter
-url, name = sys.argv[1:]
-seen = []
-alice = AdapterClient(url, EtcdAdapter).open(); alice.join(name, "alice")
-bob = AdapterClient(url, EtcdAdapter).open(); bob.join(name, "bob")
-observer = bob.observe("k", lambda value, by: seen.append([value, by.id]))
-for value in ("one", None, "two"):
-    alice.set("k", value)
-with gevent.Timeout(10):
-    while len(seen) < 3:
-        gevent.sleep(0.01)
-bob.stop_observing(observer)
-alice.set("k", "after stop")
-gevent.sleep(0.2)
-print(json.dumps({"seen": seen, "get": bob.get("k"), "violation": str(bob.violation)}))
-alice.close(); bob.close()
-"""
-
-
 def test_runs_under_gevent(etcd_url):
-    done = subprocess.run(
-        [sys.executable, "-c", GEVENT_SCRIPT, etcd_url, session()],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_under_gevent("harness.adapters.etcd:EtcdAdapter", etcd_url, session())
     assert result == {
         "seen": [["one", "alice"], [None, "alice"], ["two", "alice"]],
         "get": "after stop",

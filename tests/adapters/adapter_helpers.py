@@ -1,6 +1,6 @@
 """What every adapter's tests need: a listener that records, an observer that keeps what
 it saw, a bounded wait, one scripted session to compare with the native client, and
-the same under gevent's monkey-patching."""
+the same under gevent's monkey-patching; a short swarm that must end valid."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from harness.adapters import sync_client
 from harness.client.core import ClientCore, ClientListener
@@ -104,3 +106,21 @@ def run_under_gevent(target: str, url: str, session_name: str) -> dict[str, obje
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def valid_swarm(url: str, run_dir: Path) -> dict[str, Any]:
+    """A 10-participant, 15-second swarm against ``url`` that must end valid; its run.json."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "harness", "swarm", "--url", url,
+            "--users", "10", "--run-time", "15s", "--out", str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "verdict: VALID" in done.stdout
+    info: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    assert info["complete"] is True and info["verdict"] == "valid"
+    return info

@@ -18,6 +18,7 @@ from adapter_helpers import (
     Recorder,
     run_under_gevent,
     scripted_session,
+    valid_swarm,
     wait_until,
 )
 from nats_server import NatsServer
@@ -336,3 +337,9 @@ def test_runs_under_gevent(nats_url):
         "get": "after stop",
         "violation": "None",
     }
+
+
+@pytest.mark.slow
+def test_a_swarm_against_nats_kv_is_valid(nats_url, tmp_path):
+    info = valid_swarm(nats_url, tmp_path / "run")
+    assert info["requests"]["SET"] > 0 and info["requests"]["NOTIFY"] > 0

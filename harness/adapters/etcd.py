@@ -10,8 +10,9 @@ How the store protocol maps onto etcd:
 - A session is a key prefix: key ``k`` of session ``s`` is ``<prefix>/<s>/k``,
   with ``s`` percent-encoded so that no two sessions share a key.
 - etcd records no writer, so each value is an envelope ``{"v": value, "by":
-  participant_id}`` (``native_updated_by=False``).
-- A delete puts a tombstone ``{"v": null, "by": participant_id}`` first, then
+  participant_id, "name": name}`` (``native_updated_by=False``): updatedBy is
+  the writer's id and name as it joined (R4.2).
+- A delete puts a tombstone ``{"v": null, "by": ..., "name": ...}`` first, then
   removes it in a transaction guarded by the tombstone's revision. The tombstone
   is the delete's one point in etcd's order: watchers deliver it as the delete
   (etcd's own DELETE event names no deleter, and deleting an absent key makes no
@@ -67,7 +68,7 @@ from harness.errors import (
     RequestTimeout,
     StoreError,
 )
-from harness.protocol import ErrorCode
+from harness.protocol import ErrorCode, Participant
 
 DEFAULT_PORT = 2379
 DEFAULT_PREFIX = "store-harness"
@@ -82,15 +83,17 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii")
 
 
-def _unwrap(encoded: str) -> tuple[str | None, str]:
+def _unwrap(encoded: str) -> tuple[str | None, Participant]:
     """An envelope's (value, writer); ValueError if it is not one of ours."""
     envelope = json.loads(base64.b64decode(encoded))
     if not isinstance(envelope, dict) or not isinstance(envelope.get("by"), str):
         raise ValueError("not a store-harness envelope")
-    value = envelope.get("v")
+    value, name = envelope.get("v"), envelope.get("name", "")
     if value is not None and not isinstance(value, str):
         raise ValueError("envelope value is neither a string nor null")
-    return value, envelope["by"]
+    if not isinstance(name, str):
+        raise ValueError("envelope name is not a string")
+    return value, Participant(envelope["by"], name)
 
 
 class _Watch:
@@ -144,6 +147,7 @@ class EtcdAdapter(StoreAdapter):
         self.headers = {"Content-Type": "application/json", **dict(options.headers)}
         self.session = ""
         self.participant_id = ""
+        self.name = ""
         self._requests: http.client.HTTPConnection | None = None
         self._request_lock = threading.Lock()
         self._watches: set[_Watch] = set()
@@ -174,7 +178,7 @@ class EtcdAdapter(StoreAdapter):
 
     def join(self, session: str, participant_id: str, name: str, token: str | None) -> None:
         # etcd has no sessions and the harness sets no access control: nothing to send.
-        self.session, self.participant_id = session, participant_id
+        self.session, self.participant_id, self.name = session, participant_id, name
 
     def close(self) -> None:
         self._closed = True
@@ -230,7 +234,7 @@ class EtcdAdapter(StoreAdapter):
     # --- the store operations -------------------------------------------------------
 
     def _put(self, key: str, value: str | None) -> int:
-        envelope = json.dumps({"v": value, "by": self.participant_id})
+        envelope = json.dumps({"v": value, "by": self.participant_id, "name": self.name})
         reply = self._post("/v3/kv/put", {"key": self._key(key), "value": _b64(envelope)})
         return int(reply["header"]["revision"])
 

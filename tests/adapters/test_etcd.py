@@ -29,7 +29,7 @@ from adapter_helpers import (
 from harness.adapters import AdapterClient, AsyncAdapterClient, async_client, resolve, sync_client
 from harness.adapters.etcd import EtcdAdapter
 from harness.errors import ConnectionLost, HarnessUsageError, RequestTimeout, StoreError
-from harness.protocol import ErrorCode
+from harness.protocol import ErrorCode, Participant
 
 
 def session() -> str:
@@ -103,7 +103,11 @@ def test_values_carry_the_writer_in_an_envelope(participants, etcd_url):
     alice = participants("alice")
     alice.set("k", '{"v": "not me"}')
     (kv,) = raw_range(etcd_url, f"harness-test/{alice.session}/k")
-    assert json.loads(base64.b64decode(kv["value"])) == {"v": '{"v": "not me"}', "by": "alice"}
+    assert json.loads(base64.b64decode(kv["value"])) == {
+        "v": '{"v": "not me"}',
+        "by": "alice",
+        "name": "Alice",
+    }
     assert participants("bob").get("k") == '{"v": "not me"}'
 
 
@@ -152,6 +156,16 @@ def test_observer_sees_another_participants_writes_in_order(participants):
     wait_until(lambda: len(seen.seen) == len(writes), "every write")
     # Each delete is an update with its deleter, an absent key's delete too (R3.2, R4.2).
     assert seen.seen == [(value, "alice") for value in writes]
+
+
+def test_updated_by_is_the_writer_as_it_joined(participants):
+    alice, bob = participants("alice"), participants("bob")
+    writers: list[Participant] = []
+    bob.observe("k", lambda value, by: writers.append(by))
+    alice.set("k", "v")
+    alice.set("k", None)
+    wait_until(lambda: len(writers) == 2, "both updates")
+    assert writers == [Participant("alice", "Alice")] * 2  # R4.2: id and name
 
 
 def test_observe_delivers_updates_only(participants):

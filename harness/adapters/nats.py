@@ -17,8 +17,9 @@ rollup headers allowed, direct gets on), and refuses a bucket that keeps fewer t
 - **set** publishes the value to the key's subject and waits for the JetStream
   acknowledgement; **delete** publishes a KV delete marker (header
   ``KV-Operation: DEL``), which is a write observers see (R3.2). **updatedBy**
-  travels in the header ``Store-Updated-By`` (encoded like a key token): NATS
-  itself records no writer.
+  travels in the headers ``Store-Updated-By`` and ``Store-Updated-By-Name`` (the
+  writer's id and name as it joined, encoded like a key token, R4.2): NATS itself
+  records no writer.
 - **get** is a direct get of the subject's last message
   (``$JS.API.DIRECT.GET.KV_<bucket>``, or ``STREAM.MSG.GET`` on a stream without
   direct gets); a delete or purge marker reads as None.
@@ -65,7 +66,7 @@ import orjson
 from harness.adapters.base import AdapterOptions, Capabilities, Deliver, OnLost, StoreAdapter
 from harness.adapters.natsproto import Msg, NatsConnection, decode_headers, encode_headers
 from harness.errors import ConnectionLost, HarnessUsageError, OutcomeUnknown, StoreError
-from harness.protocol import ErrorCode
+from harness.protocol import ErrorCode, Participant
 
 DEFAULT_PORT = 4222
 DEFAULT_BUCKET = "store-harness"
@@ -75,6 +76,7 @@ DEFAULT_BUCKET = "store-harness"
 #: allow), none did. A get still reads the last one.
 HISTORY = 64
 UPDATED_BY = "Store-Updated-By"
+UPDATED_BY_NAME = "Store-Updated-By-Name"
 KV_OPERATION = "KV-Operation"
 #: The server's default longest protocol line; a longer PUB line makes it close the connection.
 MAX_CONTROL_LINE = 4096
@@ -173,7 +175,7 @@ class NatsKvAdapter(StoreAdapter):
             credentials=credentials,
         )
         self._prefix = ""
-        self._participant = ""
+        self._writer: dict[str, str] = {}
         self._direct = True
 
     # --- lifecycle ------------------------------------------------------------------
@@ -224,13 +226,16 @@ class NatsKvAdapter(StoreAdapter):
             raise StoreError(ErrorCode.BAD_REQUEST, "the session must be a non-empty string")
         # NATS has no per-session access; a join token has nothing to open here.
         self._prefix = f"$KV.{self.bucket}.{encode_token(session)}."
-        self._participant = participant_id
+        self._writer = {
+            UPDATED_BY: encode_token(participant_id),
+            UPDATED_BY_NAME: encode_token(name),
+        }
 
     # --- the store API --------------------------------------------------------------
 
     def set(self, key: str, value: str | None) -> None:
         subject = self._subject(key)
-        headers = {UPDATED_BY: encode_token(self._participant)}
+        headers = dict(self._writer)
         if value is None:
             headers[KV_OPERATION] = "DEL"
         data = b"" if value is None else value.encode("utf-8", "surrogatepass")
@@ -328,7 +333,11 @@ class NatsKvAdapter(StoreAdapter):
             value = None
             if msg.headers.get(KV_OPERATION) not in ("DEL", "PURGE"):
                 value = msg.data.decode("utf-8", "surrogatepass")
-            watch.deliver(value, decode_token(msg.headers.get(UPDATED_BY, "")))
+            writer = Participant(
+                decode_token(msg.headers.get(UPDATED_BY, "")),
+                decode_token(msg.headers.get(UPDATED_BY_NAME, "")),
+            )
+            watch.deliver(value, writer)
 
     def _control(self, watch: _Watch, msg: Msg) -> None:
         """A flow-control request (answer it) or an idle heartbeat (check the sequence)."""

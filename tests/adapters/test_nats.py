@@ -27,7 +27,7 @@ from harness.adapters import AdapterClient, AsyncAdapterClient, async_client, re
 from harness.adapters.nats import NatsKvAdapter, decode_token, encode_token
 from harness.adapters.natsproto import Msg, NatsConnection
 from harness.errors import ConnectionLost, HarnessUsageError, RequestTimeout, StoreError
-from harness.protocol import ErrorCode
+from harness.protocol import ErrorCode, Participant
 
 
 def session() -> str:
@@ -106,7 +106,24 @@ def test_writes_carry_the_writer_in_a_header(participants, nats_url):
     stored = raw_last(nats_url, f"$KV.harness-test.{alice.session}.k")
     assert stored.data == b'{"v": "not me"}'
     assert stored.headers["Store-Updated-By"] == "alice"
+    assert stored.headers["Store-Updated-By-Name"] == "Alice"
     assert participants("bob").get("k") == '{"v": "not me"}'
+
+
+def test_updates_name_the_writer_by_id_and_name(nats_url):
+    name = session()
+    with (
+        AdapterClient(nats_url, NatsKvAdapter) as writer,
+        AdapterClient(nats_url, NatsKvAdapter) as reader,
+    ):
+        writer.join(name, "alice 7", "Alice Ünïcødé: \r\n")
+        reader.join(name, "bob")
+        seen: list[Participant] = []
+        reader.observe("k", lambda value, by: seen.append(by))
+        writer.set("k", "v")
+        writer.set("k", None)
+        wait_until(lambda: len(seen) == 2, "both updates")
+    assert seen == [Participant("alice 7", "Alice Ünïcødé: \r\n")] * 2
 
 
 ODD_KEYS = ["a.b", "a=2Eb", "=", "*", ">", "a b", "é", "🙂", "\ud800", "a/b", "x" * 300, "."]

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "turn a run directory into HTML, JSON, Markdown and .hgrm reports"),
     "fuzz": ("fuzz", "fuzz a server with hostile frames; shrink and replay failures"),
     "proxy": ("proxy", "a fault proxy (latency, bandwidth, drops, partitions) before a server"),
+    "adapters": ("adapters", "list the store adapters installed, with what each store promises"),
 }
 
 

@@ -106,9 +106,11 @@ class AdapterClient(ClientCore):
     def close(self) -> None:
         if self._ended:
             return
-        self.begin_close()
+        self.begin_close()  # from here on, the adapter's on_lost is this close's echo
         self._close_adapter()
-        self._end(ConnectionLost("the client closed the connection"))
+        with self._lock:
+            if not self._ended:
+                self._end(ConnectionLost("the client closed the connection"))
 
     def __enter__(self) -> AdapterClient:
         return self if self._opened else self.open()
@@ -124,7 +126,7 @@ class AdapterClient(ClientCore):
     def _lost(self, reason: str) -> None:
         """The adapter's connection ended on its own: fail what waits, end observers."""
         with self._lock:
-            if self._ended:
+            if self._ended or self.closing_ns is not None:
                 return
             self.close_reason = reason
             self._end(ConnectionLost(f"connection to the store lost: {reason}"))

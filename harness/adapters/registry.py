@@ -88,7 +88,11 @@ def installed() -> list[AdapterInfo]:
         )
     ]
     for name, target in sorted(_targets().items()):
-        adapter = _load(target)
+        try:
+            adapter = _load(target)
+        except HarnessUsageError as exc:  # one broken package must not hide the others
+            infos.append(AdapterInfo(name, target, (), Capabilities(), f"cannot load: {exc}"))
+            continue
         infos.append(
             AdapterInfo(name, target, adapter.schemes, adapter.capabilities, adapter.description)
         )
@@ -106,7 +110,10 @@ def resolve(url: str, adapter: str | None = None) -> type[StoreAdapter] | None:
     if scheme in NATIVE_SCHEMES:
         return None
     for target in _targets().values():
-        candidate = _load(target)
+        try:
+            candidate = _load(target)
+        except HarnessUsageError:
+            continue  # `store-harness adapters` says why it cannot load
         if scheme in candidate.schemes:
             return candidate
     known = sorted({*NATIVE_SCHEMES, *(s for i in installed() for s in i.schemes)})

@@ -189,6 +189,10 @@ class CaseContext:
         self._run_tag = secrets.token_hex(3)
 
     @property
+    def has_limits(self) -> bool:
+        return self._limits is not None
+
+    @property
     def limits(self) -> Limits:
         """The limits the store promised; a case that needs them skips when there are none."""
         if self._limits is None:

@@ -14,7 +14,7 @@ from typing import Any
 from harness.conformance.case import case, register
 from harness.conformance.cases.limits import sized_value
 from harness.conformance.context import CaseContext
-from harness.protocol import ErrorCode
+from harness.protocol import DEFAULT_LIMITS, ErrorCode
 
 
 @case("R4.1-writer-notified", "the writer's own observer of the key is notified")
@@ -114,7 +114,9 @@ async def update_value_intact(ctx: CaseContext) -> None:
     session = ctx.session()
     writer = await ctx.joined("alice", session)
     reader = await ctx.joined("bob", session)
-    values = _intact_values(ctx.limits.max_value_bytes)
+    # A store with no value limit gets values as long as the store protocol's default limit.
+    value_limit = ctx.limits.max_value_bytes if ctx.has_limits else DEFAULT_LIMITS.max_value_bytes
+    values = _intact_values(value_limit)
     expectations = []
     for n, (what, value) in enumerate(values.items()):
         key = f"k{n}"

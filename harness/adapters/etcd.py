@@ -96,6 +96,18 @@ def _unwrap(encoded: str) -> tuple[str | None, Participant]:
     return value, Participant(envelope["by"], name)
 
 
+def _shutdown(connection: http.client.HTTPConnection) -> None:
+    """End a connection's TCP stream, waking whoever is blocked reading it.
+
+    Only shutdown: closing the connection under a thread or greenlet blocked in it
+    races; that reader closes it once woken.
+    """
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 class _Watch:
     """One observer's stream: closed by ``stop``; no delivery once ``stopped`` is set."""
 
@@ -108,12 +120,7 @@ class _Watch:
         self.stopped = False
 
     def shut(self) -> None:
-        """End the stream; the reader, woken on its thread or greenlet, closes the rest."""
-        # Only shutdown: closing the response under a reader blocked in it races.
-        sock = self.connection.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        _shutdown(self.connection)
 
 
 class EtcdAdapter(StoreAdapter):
@@ -185,8 +192,13 @@ class EtcdAdapter(StoreAdapter):
         for watch in list(self._watches):
             watch.shut()
         self._watches.clear()
-        if self._requests is not None:
-            self._requests.close()
+        requests = self._requests
+        if requests is not None:
+            _shutdown(requests)
+            # A call in flight closes the connection itself when it fails.
+            if self._request_lock.acquire(blocking=False):
+                requests.close()
+                self._request_lock.release()
 
     def _key(self, key: str) -> str:
         if not key:

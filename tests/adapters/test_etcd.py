@@ -313,6 +313,27 @@ def test_a_cut_connection_is_an_unknown_outcome_and_ends_the_client(participants
     assert alice.closed and recorder.events[-1] == ("closed", False)
 
 
+def test_close_during_a_call_ends_it_as_an_unknown_outcome(participants, relay):
+    alice = participants("alice", relayed(relay))
+    relay.flowing.clear()
+    raised: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            alice.set("k", "maybe")
+        except BaseException as exc:
+            raised.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.2)  # the set is on its way and held by the relay
+    alice.close()
+    caller.join(WAIT)
+    (error,) = raised
+    # The store's connection ended under the call; the adapter itself did not fail.
+    assert isinstance(error, ConnectionLost) and "adapter" not in str(error), error
+
+
 def test_a_watch_stream_that_dies_ends_the_client(participants, relay):
     bob = participants("bob", relayed(relay))
     bob.observe("k")

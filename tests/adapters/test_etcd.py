@@ -8,8 +8,6 @@ import contextlib
 import http.client
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +21,7 @@ from adapter_helpers import (
     Recorder,
     run_under_gevent,
     scripted_session,
+    valid_swarm,
     wait_until,
 )
 
@@ -355,19 +354,6 @@ def test_runs_under_gevent(etcd_url):
 
 @pytest.mark.slow
 def test_a_swarm_against_etcd_is_valid(etcd_url, tmp_path):
-    run_dir = tmp_path / "run"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "harness", "swarm", "--url", etcd_url,
-            "--users", "10", "--run-time", "15s", "--out", str(run_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "verdict: VALID" in done.stdout
-    info = json.loads((run_dir / "run.json").read_text())
-    assert info["complete"] is True and info["verdict"] == "valid"
+    info = valid_swarm(etcd_url, tmp_path / "run")
     # The verdict judged real traffic: writes went in and reached observers.
     assert info["requests"]["SET"] > 0 and info["requests"]["NOTIFY"] > 0

@@ -80,8 +80,11 @@ class Capabilities:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def skipped_checks(self) -> list[str]:
-        """What the store does not promise, so nothing judges it: one line each."""
+    def skipped_checks(self, *, wire: bool = True) -> list[str]:
+        """What the store does not promise, so nothing judges it: one line each.
+
+        ``wire`` False leaves out the wire-level line, which no history check concerns.
+        """
         skipped = []
         if self.key_limit is None:
             skipped.append("no key limit: key-limit checks skipped")
@@ -91,7 +94,7 @@ class Capabilities:
             skipped.append("convergence only: update-order checks skipped")
         if not self.acknowledged_writes:
             skipped.append("unacknowledged writes: every write's outcome is unknown")
-        if not self.wire_level:
+        if wire and not self.wire_level:
             skipped.append("not the store protocol: wire-level cases skipped")
         return skipped
 

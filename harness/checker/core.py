@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.checker import describe
@@ -34,29 +34,40 @@ class _Collector:
 
 
 def check(
-    history: History | Iterable[Mapping[str, Any]], *, search_budget: int = DEFAULT_BUDGET
+    history: History | Iterable[Mapping[str, Any]],
+    *,
+    search_budget: int = DEFAULT_BUDGET,
+    per_key_order: bool = True,
+    not_promised: Sequence[str] = (),
 ) -> Verdict:
     """Decide whether one order of writes per key explains everything in ``history``.
 
     ``history`` is what :func:`harness.history.reader.read_history` returns, or the
     events themselves (header first). Pure: it reads the history and nothing else.
+
+    A store adapter's store may promise less than the store protocol: with
+    ``per_key_order`` False only convergence and the values read are judged, and
+    ``not_promised`` (one line per check the store's promises leave out, from its
+    capabilities) is said in the verdict's notes.
     """
     # The checker allocates millions of small objects and frees none until it returns.
     with paused_gc():
         if not isinstance(history, History):
             history = History.from_events(history)
-        return _check(history, search_budget)
+        return _check(history, search_budget, per_key_order, list(not_promised))
 
 
-def _check(history: History, search_budget: int) -> Verdict:
+def _check(history: History, search_budget: int, per_key_order: bool, notes: list[str]) -> Verdict:
     parts = REGISTER.partition(history)
     report = _Collector()
-    notes: list[str] = []
     stats = {"events": len(history.events), "keys": len(parts.keys)}
     ambiguous = outside = searched = undecided = delivered = quiet = refusals = 0
     _check_violations(parts.violations, report)
     for key_history in parts.keys.values():
         _check_values_read(key_history, report)
+        if not per_key_order:  # convergence only: no one order of updates is owed
+            quiet += check_convergence(key_history, None, report)
+            continue
         order = check_order(key_history, report)
         ambiguous += order.ambiguous_updates
         delivered += check_completeness(key_history, order, report)

@@ -3,7 +3,8 @@
     store-harness check worker-1.jsonl worker-2.jsonl [--json]
 
 Reads every file as one history (a swarm's workers each write one), runs the
-consistency checker and prints its verdict. Exit code 0 when valid (or unknown:
+consistency checker and prints its verdict. For a swarm's run directory, it judges
+only what the store promised (run.json's adapter capabilities). Exit code 0 when valid (or unknown:
 not enough information to decide), 1 when an anomaly was found, 2 when a file
 cannot be read.
 """
@@ -11,9 +12,12 @@ cannot be read.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 
 import orjson
 
+from harness.adapters.base import NATIVE_CAPABILITIES, Capabilities
 from harness.checker import Result, check
 from harness.exits import exit_code
 from harness.history.reader import read_history
@@ -24,8 +28,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
 
+def _promised(histories: list[str]) -> Capabilities:
+    """What the store promised, from the run.json of a swarm's run directory, if there is one.
+
+    A swarm writes its histories to RUN_DIR/history/ and the adapter it used, with
+    its capabilities, to RUN_DIR/run.json; without one, the store protocol's promises.
+    """
+    run_json = Path(histories[0]).resolve().parent.parent / "run.json"
+    if run_json.is_file():
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            return Capabilities(**orjson.loads(run_json.read_bytes())["adapter"]["capabilities"])
+    return NATIVE_CAPABILITIES
+
+
 def run(args: argparse.Namespace) -> int:
-    verdict = check(read_history(args.histories))
+    promised = _promised(args.histories)
+    verdict = check(
+        read_history(args.histories),
+        per_key_order=promised.per_key_order,
+        not_promised=promised.skipped_checks(wire=False),
+    )
     if args.json:
         print(orjson.dumps(verdict.to_json(), option=orjson.OPT_INDENT_2).decode())
     else:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.adapters import NATIVE_CAPABILITIES, Capabilities, resolve
+from harness.adapters.registry import NATIVE
 from harness.checker import Result, check
 from harness.errors import HarnessError
 from harness.exits import EXIT_FAILED, EXIT_OK, exit_code
@@ -50,8 +52,20 @@ def start_run(environment: Any) -> Path:
         "ended": None,
         "complete": False,
     }
+    adapter, capabilities = _store(environment)
+    info["adapter"] = {"name": adapter, "capabilities": capabilities.to_json()}
     write_run_json(run_dir, info)
     return run_dir
+
+
+def _store(environment: Any) -> tuple[str, Capabilities]:
+    """The adapter the participants use (by name or ``module:Class``) and what it promises."""
+    config = SwarmConfig.from_locust(environment.parsed_options)
+    adapter_class = resolve(environment.host, config.adapter)
+    if adapter_class is None:
+        return NATIVE, NATIVE_CAPABILITIES
+    name = config.adapter or f"{adapter_class.__module__}:{adapter_class.__qualname__}"
+    return name, adapter_class.capabilities
 
 
 def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
@@ -86,7 +100,12 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
     code = _violations(info)
     try:
         history = read_history(sorted((run_dir / "history").glob("*.jsonl")))
-        verdict = check(history)
+        capabilities = _store(environment)[1]
+        verdict = check(
+            history,
+            per_key_order=capabilities.per_key_order,
+            not_promised=capabilities.skipped_checks(wire=False),
+        )
     except HarnessError as exc:
         print(f"store-harness: could not check the history: {exc}")
         info["verdict"] = Result.UNKNOWN

@@ -101,3 +101,20 @@ def test_a_violation_cites_its_own_requirement() -> None:
     example = verdict.to_json()["examples"]["protocol_violation"]
     assert example["requirement"] == "R1.4" and "updatedBy" in example["message"]
     assert "lost_update" not in verdict.counts
+
+
+def test_a_store_promising_convergence_only_is_not_judged_on_order() -> None:
+    """A store adapter's store that promises no per-key order (Capabilities.per_key_order)
+    is judged on convergence alone, and the verdict says what was left out."""
+    history = read_history([GOLDEN / "order_divergence.invalid.jsonl"])
+    assert "order_divergence" in check(history).counts
+    lenient = check(
+        history,
+        per_key_order=False,
+        not_promised=["convergence only: update-order checks skipped"],
+    )
+    assert "order_divergence" not in lenient.counts
+    assert "convergence only: update-order checks skipped" in lenient.notes
+    # Convergence is still judged.
+    history = read_history([GOLDEN / "convergence.invalid.jsonl"])
+    assert "convergence" in check(history, per_key_order=False).counts

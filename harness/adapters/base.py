@@ -122,9 +122,10 @@ class AdapterOptions:
 class StoreAdapter:
     """One participant's connection to a store; subclass it for your store.
 
-    ``url`` is what the user gave (``--url``); the adapter parses it. Calls come from
-    one caller at a time per adapter (one participant), except ``close`` and the
-    ``deliver`` callbacks, which may overlap with a call.
+    ``url`` is what the user gave (``--url``); the adapter parses it. The bridge makes
+    one call at a time per adapter (one participant's connection), also when its
+    caller overlaps requests; only ``close`` and the ``deliver`` callbacks may overlap
+    with a call.
     """
 
     #: URL schemes this adapter answers to, e.g. ``("etcd",)``.

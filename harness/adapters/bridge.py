@@ -87,6 +87,7 @@ class AdapterClient(ClientCore):
             ),
         )
         self._lock = threading.Lock()
+        self._calls = threading.Lock()
         self._observer_numbers = itertools.count(1)
         self._states: dict[str, _Observer] = {}
         self._opened = False
@@ -225,7 +226,10 @@ class AdapterClient(ClientCore):
             self._unknown(pending, monotonic_ns())
             raise self._end_error()
         try:
-            return pending, invoke()
+            # One call at a time reaches the adapter (base.py's contract), also when an
+            # asyncio caller overlaps requests on one connection.
+            with self._calls:
+                return pending, invoke()
         except StoreError as exc:
             self._done(pending, Error(request.id, exc.code, exc.message))
             raise StoreError(exc.code, exc.message, request.id) from None

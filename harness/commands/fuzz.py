@@ -109,6 +109,10 @@ def _validate(args: argparse.Namespace) -> None:
     if args.shrink_seconds < 0:
         problems.append("--shrink-seconds must not be negative")
     if not args.url.startswith(("ws://", "wss://")):
-        problems.append(f"--url {args.url!r} is not a ws:// or wss:// URL")
+        # The fuzzer's frames are the store protocol's: a store adapter has none to fuzz.
+        problems.append(
+            f"--url {args.url!r} is not a ws:// or wss:// URL; the fuzzer sends the store "
+            "protocol's frames, so stores reached through an adapter cannot be fuzzed"
+        )
     if problems:
         raise HarnessUsageError("; ".join(problems))

@@ -133,6 +133,9 @@ def adapter_options_for(options: ClientOptions, **extra: str) -> AdapterOptions:
     return AdapterOptions(
         request_timeout=options.request_timeout,
         connect_timeout=options.connect_timeout,
+        headers=options.headers,
+        ca_file=options.ca_file,
+        insecure=options.insecure,
         extra=dict(extra),
     )
 

@@ -33,6 +33,7 @@ from harness.client.core import (
     FrameTrace,
     UpdateCallback,
 )
+from harness.client.wire import tls_context
 from harness.errors import ConnectionLost, HarnessError
 from harness.protocol import Error, Joined, PendingRequest, Request, Update
 
@@ -61,12 +62,14 @@ class StoreClient(ClientCore):
     async def open(self) -> StoreClient:
         handshake = self.opening_handshake()
         uri = self.wire.uri
+        options = self.options
+        tls = tls_context(options.ca_file, options.insecure) if uri.secure else None
         loop = asyncio.get_running_loop()
         self._handshake = loop.create_future()
         try:
             async with asyncio.timeout(self.options.connect_timeout):
                 self._transport, _ = await loop.create_connection(
-                    lambda: _Callbacks(self), uri.host, uri.port, ssl=True if uri.secure else None
+                    lambda: _Callbacks(self), uri.host, uri.port, ssl=tls
                 )
                 self._transport.write(handshake)
                 await self._handshake

@@ -154,11 +154,20 @@ class ClientOptions:
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     listeners: tuple[ClientListener, ...] = ()
     trace: FrameTrace | None = None
+    #: Extra opening-handshake headers, (name, value) pairs: ``Authorization``, cookies.
+    headers: tuple[tuple[str, str], ...] = ()
+    #: The WebSocket subprotocol to offer (``Sec-WebSocket-Protocol``), if the store wants one.
+    subprotocol: str | None = None
+    #: For ``wss://``: a CA bundle to verify the server with (default: the system's), or
+    #: ``insecure`` to verify nothing (a self-signed test server).
+    ca_file: str | None = None
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         if self.request_timeout <= 0:
             raise HarnessUsageError(f"request_timeout must be positive, got {self.request_timeout}")
         object.__setattr__(self, "listeners", tuple(self.listeners))
+        object.__setattr__(self, "headers", tuple((n, v) for n, v in self.headers))
 
 
 _OPTION_NAMES = frozenset(f.name for f in fields(ClientOptions))
@@ -225,7 +234,11 @@ class ClientCore:
     def opening_handshake(self) -> bytes:
         options = self.options
         self._wire = Wire(
-            self.url, compression=options.compression, max_frame_bytes=options.max_frame_bytes
+            self.url,
+            compression=options.compression,
+            max_frame_bytes=options.max_frame_bytes,
+            headers=options.headers,
+            subprotocol=options.subprotocol,
         )
         return self._wire.opening_handshake()
 

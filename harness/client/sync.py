@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -48,6 +47,7 @@ from harness.client.core import (
     UpdateCallback,
     raise_outcome,
 )
+from harness.client.wire import tls_context
 from harness.errors import ConnectionLost, ProtocolViolation
 from harness.protocol import Error, Joined, PendingRequest, Request, Update
 
@@ -118,13 +118,14 @@ class StoreClient(ClientCore):
     def open(self) -> StoreClient:
         handshake = self.opening_handshake()
         uri = self.wire.uri
+        options = self.options
+        context = tls_context(options.ca_file, options.insecure) if uri.secure else None
         try:
             sock = socket.create_connection(
                 (uri.host, uri.port), timeout=self.options.connect_timeout
             )
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if uri.secure:
-                context = ssl.create_default_context()
+            if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=uri.host)
             self._sock = sock
             first_answered = self._handshake(handshake)

@@ -9,21 +9,49 @@ protocol's frame matcher is the core's ``connection``.
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Sequence
+
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidURI, ProtocolError
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
 from harness.errors import ConnectionLost, HarnessUsageError, ProtocolViolation
 
 
+def tls_context(ca_file: str | None = None, insecure: bool = False) -> ssl.SSLContext:
+    """The TLS settings of a ``wss://`` connection, the same for both front ends.
+
+    ``ca_file`` verifies the server against that CA bundle instead of the system's;
+    ``insecure`` verifies nothing (no certificate check, no host name check).
+    """
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise HarnessUsageError(f"--ca-file {ca_file!r}: cannot load it ({exc})") from None
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class Wire:
     """One connection's WebSocket protocol state, without I/O."""
 
-    def __init__(self, url: str, *, compression: bool, max_frame_bytes: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        compression: bool,
+        max_frame_bytes: int,
+        headers: Sequence[tuple[str, str]] = (),
+        subprotocol: str | None = None,
+    ) -> None:
         try:
             self.uri: WebSocketURI = parse_uri(url)
         except InvalidURI as exc:
@@ -34,14 +62,24 @@ class Wire:
             if compression
             else None
         )
-        self.websocket = ClientProtocol(self.uri, extensions=extensions, max_size=max_frame_bytes)
+        subprotocols = [Subprotocol(subprotocol)] if subprotocol else None
+        self.websocket = ClientProtocol(
+            self.uri, extensions=extensions, subprotocols=subprotocols, max_size=max_frame_bytes
+        )
+        self.headers = tuple(headers)
         self.handshake_done = False
         self._fragments: list[bytes] = []
         #: A violation of the framing itself (R1.1), set by :meth:`receive`.
         self.violation: ProtocolViolation | None = None
 
     def opening_handshake(self) -> bytes:
-        self.websocket.send_request(self.websocket.connect())
+        request = self.websocket.connect()
+        for name, value in self.headers:
+            # Replaces a header websockets set (a URL's user info makes Authorization).
+            if name in request.headers:
+                del request.headers[name]
+            request.headers[name] = value
+        self.websocket.send_request(request)
         return self.outgoing()
 
     def receive(self, data: bytes) -> list[str]:

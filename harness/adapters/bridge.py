@@ -29,6 +29,7 @@ from harness.client.core import ClientCore, ClientOptions, UpdateCallback
 from harness.errors import (
     ConnectionLost,
     HarnessError,
+    HarnessUsageError,
     OutcomeUnknown,
     ProtocolViolation,
     StoreError,
@@ -97,6 +98,8 @@ class AdapterClient(ClientCore):
     def open(self) -> AdapterClient:
         try:
             self.adapter.connect(self._lost)
+        except HarnessUsageError:
+            raise  # the URL or options are wrong: no connection would help
         except HarnessError as exc:
             raise ConnectionLost(f"could not connect to {self.url}: {exc}") from None
         except Exception as exc:
@@ -224,6 +227,8 @@ class AdapterClient(ClientCore):
             listener.request_sent(self, pending)
         if not self._opened or self._ended or self.violation is not None:
             self._unknown(pending, monotonic_ns())
+            if not self._opened:
+                raise HarnessUsageError("the client is not connected; open() it first")
             raise self._end_error()
         try:
             # One call at a time reaches the adapter (base.py's contract), also when an

@@ -8,7 +8,6 @@ case that saw a violation, quoting the frame.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Sequence
@@ -26,15 +25,12 @@ from harness.client.core import ClientListener
 from harness.conformance.case import TranscriptLine
 from harness.errors import CaseFailed, CaseSkipped, ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
-from harness.protocol.auth import mint_token
+from harness.protocol.auth import mint_token, redact_tokens
 from harness.protocol.messages import loads_json
 from harness.protocol.schema import schema_problems
 
 MAX_TRANSCRIPT_LINES = 300
 MAX_FRAME_TEXT = 400
-#: A JSON Web Token's compact form: base64url header (always '{"...' so 'eyJ'), payload,
-#: signature. The header and claims help a reader; the signature is the credential.
-_JWT = re.compile(r"(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +59,7 @@ class SuiteOptions:
         for hidden in (self.token_secret, self.token):
             if hidden:
                 text = text.replace(hidden, "(redacted)")
-        return _JWT.sub(r"\1.(signature redacted)", text)
+        return redact_tokens(text)
 
     def to_json(self) -> dict[str, Any]:
         # Reports are shared: they say whether a token or secret was used, never which.

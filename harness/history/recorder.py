@@ -27,6 +27,7 @@ from harness.protocol import (
     Update,
     Value,
 )
+from harness.protocol.auth import redact_tokens
 from harness.protocol.messages import KIND_OF
 
 #: The history ``op`` of each request class (harness.protocol.kinds).
@@ -190,6 +191,9 @@ class HistoryRecorder(ClientListener):
         frame = violation.frame
         if frame is not None:
             text = frame if isinstance(frame, str) else frame.decode("utf-8", "backslashreplace")
+            # Join events record no token; a frame quoted here is the server's, which may
+            # echo one, so its signature goes (histories are shared like reports).
+            text = redact_tokens(text)
             event["frame"] = text[:FRAME_QUOTE_CHARS]
             if len(text) > FRAME_QUOTE_CHARS:
                 event["frame_chars"] = len(text)

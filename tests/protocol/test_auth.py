@@ -8,7 +8,13 @@ import jwt
 import pytest
 
 from harness.errors import HarnessUsageError
-from harness.protocol.auth import MIN_SECRET_BYTES, check_secret, check_token, mint_token
+from harness.protocol.auth import (
+    MIN_SECRET_BYTES,
+    check_secret,
+    check_token,
+    mint_token,
+    redact_tokens,
+)
 
 SECRET = "correct-horse-battery-staple-0123456789"
 OTHER_SECRET = "another-secret-entirely-0123456789abcdef"
@@ -95,3 +101,13 @@ def test_a_secret_shorter_than_hs256_needs_is_a_usage_error() -> None:
             check_secret(short)
         with pytest.raises(HarnessUsageError):
             mint_token(short, "s", "alice")
+
+
+def test_redaction_keeps_a_tokens_header_and_claims_and_drops_its_signature() -> None:
+    token = mint_token(SECRET, "meeting-1", "alice")
+    header_and_claims, signature = token.rsplit(".", 1)
+    text = redact_tokens(f'{{"type":"join","token":"{token}"}}')
+    assert signature not in text
+    assert f"{header_and_claims}.(signature redacted)" in text
+    plain = "no token here: eyJ and nothing after it"
+    assert redact_tokens(plain) == plain

@@ -63,6 +63,7 @@ from harness.protocol import (
     Limits,
     Observe,
     Observing,
+    Ok,
     Participant,
     PendingRequest,
     Reply,
@@ -181,6 +182,8 @@ def describe_close(code: int | None, reason: str) -> str:
 
 def _result(reply: Reply) -> object:
     """What a request's caller gets for ``reply``: a value, or a StoreError to raise."""
+    if type(reply) is Ok:
+        return None  # the commonest reply, answered before the type tests below
     if isinstance(reply, Error):
         return StoreError(reply.code, reply.message, reply.id)
     if isinstance(reply, Value):

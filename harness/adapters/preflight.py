@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from harness.adapters import async_client
 from harness.errors import (
@@ -34,6 +35,7 @@ async def preflight_join(
     session: str | None = None,
     unauthorized_hint: str = " (pass the right --token)",
     adapter: str | None = None,
+    **client_options: Any,
 ) -> Joined:
     """Join a fresh session once; the reply carries the server's limits.
 
@@ -41,12 +43,15 @@ async def preflight_join(
     suffix). ``token`` is the join's token, or a function of (session, participant id)
     that mints one, for servers whose tokens name both (R2.4).
 
-    ``adapter`` names the adapter (default: the one ``url``'s scheme picks).
+    ``adapter`` names the adapter (default: the one ``url``'s scheme picks);
+    ``client_options`` are more :class:`~harness.client.core.ClientOptions` (headers, TLS).
 
     Raises PreflightFailed with a one-line reason; a ProtocolViolation passes
     through (the server talks, but not the spec: callers decide what that means).
     """
-    client = async_client(url, adapter=adapter, request_timeout=timeout, connect_timeout=timeout)
+    client = async_client(
+        url, adapter=adapter, request_timeout=timeout, connect_timeout=timeout, **client_options
+    )
     if session is None:
         session = f"{session_prefix}-{secrets.token_hex(3)}"
     if callable(token):

@@ -15,20 +15,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import access
 from harness.errors import HarnessUsageError, ProtocolViolation
+from harness.protocol.auth import SECRET_ENV
 from harness.swarm import config
 from harness.swarm.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     from harness.faults.restart import RestartableServer
+
+
+#: What a refused preflight join suggests (R2.4).
+TOKEN_HINT = " (pass --token-secret, --token, --token-file or --token-cmd)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +57,7 @@ def configure_common(parser: argparse.ArgumentParser) -> None:
     config.add_cli_options(parser, "main")
     group = parser.add_argument_group("scenario knobs (default: the scenario's own)")
     config.add_cli_options(group, "knob")
+    access.add_options(parser)
 
 
 #: Fault options and their defaults, for callers (the sweep) that do not offer them.
@@ -89,12 +99,31 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.url:
         return _swarm(args, args.url, run_dir, None)
-    server = RestartableServer().start()
+    # With --token-secret the embedded server checks tokens with it; it reads the secret
+    # from its environment, so no process listing shows it (nor do its restarts').
+    with _environment(SECRET_ENV, access.from_args(args).token_secret):
+        server = RestartableServer().start()
+        try:
+            print(f"store-harness: started the reference server at {server.url}", flush=True)
+            return _swarm(args, server.url, run_dir, server)
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    if value is None:
+        yield
+        return
+    previous = os.environ.get(name)
+    os.environ[name] = value
     try:
-        print(f"store-harness: started the reference server at {server.url}", flush=True)
-        return _swarm(args, server.url, run_dir, server)
+        yield
     finally:
-        server.stop()
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -113,6 +142,7 @@ def _validate(args: argparse.Namespace) -> None:
     problems += _fault_problems(args)
     if problems:
         raise HarnessUsageError("; ".join(problems))
+    access.from_args(args)
     SCENARIOS[args.scenario].with_overrides(**config.scenario_overrides(args))
 
 
@@ -144,11 +174,19 @@ def _swarm(
 ) -> int:
     from harness.adapters.preflight import preflight_join
 
+    given = access.from_args(args)
     # A server that joins but breaks the spec still runs: its participants will see the
     # violation again, and the run counts, quotes and fails on each one.
     try:
         asyncio.run(
-            preflight_join(url, timeout=min(args.request_timeout or 5.0, 5.0), adapter=args.adapter)
+            preflight_join(
+                url,
+                timeout=min(args.request_timeout or 5.0, 5.0),
+                adapter=args.adapter,
+                token=given.token_for,
+                unauthorized_hint=TOKEN_HINT,
+                **given.client_options(),
+            )
         )
     except ProtocolViolation as exc:
         print(f"store-harness: the preflight join saw a protocol violation: {exc}", flush=True)
@@ -156,16 +194,18 @@ def _swarm(
     from harness.faults.swarm import SwarmFaults
 
     with SwarmFaults(args, url, run_dir, server) as faults:
-        code = _run_locust(locust_command(args, faults.url, run_dir) + faults.locust_args())
+        command = locust_command(args, faults.url, run_dir) + faults.locust_args()
+        code = _run_locust(command, config.locust_env(args))
     faults.record(run_dir)
     return code
 
 
-def _run_locust(command: list[str]) -> int:
+def _run_locust(command: list[str], env: dict[str, str]) -> int:
     # A session of its own, so a terminal's Ctrl-C reaches only this process, which
     # asks the master to stop; the master then stops its workers in order and still
-    # writes the verdict for what ran. A second signal kills it.
-    process = subprocess.Popen(command, start_new_session=True)
+    # writes the verdict for what ran. A second signal kills it. The credentials go in
+    # the environment (config.locust_env), which process listings do not show.
+    process = subprocess.Popen(command, start_new_session=True, env={**os.environ, **env})
     interrupted = False
 
     def stop_gracefully(signum: int, frame: object) -> None:

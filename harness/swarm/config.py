@@ -5,7 +5,8 @@ help in the field's metadata. From that one declaration come:
 
 * the locust custom arguments (:func:`add_locust_arguments`; they show in
   locust's web UI unless ``web_ui`` is off),
-* the ``store-harness swarm`` and ``sweep`` options (:func:`add_cli_options`),
+* the ``store-harness swarm`` and ``sweep`` options (:func:`add_cli_options`;
+  the access options, :mod:`harness.access`, join both too),
   which default to None so that only what the user gave is passed on to locust
   (:func:`locust_args`), and the locust default applies otherwise,
 * the typed config each locust process reads (:meth:`SwarmConfig.from_locust`).
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from harness import access as access_options
+from harness.access import Access
 from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, scenario_named
 
 #: Where ``store-harness swarm`` offers an option: with its own options ("main"), among
@@ -152,6 +155,8 @@ class SwarmConfig:
     live_interval: float = _option(
         2.0, "seconds between live console lines (0: off)", type=float, web_ui=False
     )
+    #: --token-secret, --header... : declared once in harness.access for every command.
+    access: Access = field(default_factory=Access, metadata={"option": None})
 
     @classmethod
     def from_locust(cls, options: Any) -> SwarmConfig:
@@ -162,7 +167,7 @@ class SwarmConfig:
             if value is None or (value == "" and option.type is None):
                 continue
             values[f.name] = option.type(value) if option.type is not None else value
-        return cls(**values)
+        return cls(**values, access=Access.from_args(options))
 
     def session_names(self) -> list[str]:
         """The sessions participants spread over (--sessions N names them PREFIX-0...)."""
@@ -188,7 +193,8 @@ class SwarmConfig:
 
 def _options() -> Iterator[tuple[Any, Option]]:
     for f in fields(SwarmConfig):
-        yield f, f.metadata["option"]
+        if f.metadata["option"] is not None:
+            yield f, f.metadata["option"]
 
 
 def flag(name: str) -> str:
@@ -211,6 +217,7 @@ def add_locust_arguments(parser: Any) -> None:
         if not option.web_ui:
             kwargs["include_in_web_ui"] = False
         parser.add_argument(flag(f.name), **kwargs)
+    access_options.add_options(parser, locust=True)
 
 
 def add_cli_options(parser: argparse._ActionsContainer, group: CliGroup) -> None:
@@ -240,7 +247,10 @@ def scenario_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def locust_args(args: argparse.Namespace) -> list[str]:
-    """The locust arguments for what ``args`` gave among the offered options."""
+    """The locust arguments for what ``args`` gave among the offered options.
+
+    The access options' credentials are not among them: see :func:`locust_env`.
+    """
     command: list[str] = []
     for f, option in _options():
         if option.cli is None:
@@ -251,4 +261,9 @@ def locust_args(args: argparse.Namespace) -> list[str]:
                 command += [flag(f.name), str(item)]
         elif value is not None and (option.cli != "fault" or value):
             command += [flag(f.name), str(value)]
-    return command
+    return command + Access.from_args(args).command_args()
+
+
+def locust_env(args: argparse.Namespace) -> dict[str, str]:
+    """The locust process's environment: the credentials travel here, not in its argv."""
+    return Access.from_args(args).environment()

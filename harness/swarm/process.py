@@ -135,11 +135,18 @@ class SwarmProcess:
         for session in (self.session_name(n, epoch) for n in range(len(self.sessions))):
             try:
                 listeners = [history, ViolationsOnly(self.reporting.violation)]
+                access = self.config.access
                 auditor = sync_client(
-                    host, adapter=self.config.adapter, listeners=listeners, request_timeout=5
+                    host,
+                    adapter=self.config.adapter,
+                    listeners=listeners,
+                    request_timeout=5,
+                    **access.client_options(),
                 )
+                participant_id = f"{self.tag}-auditor"
                 with auditor as client:
-                    client.join(session, f"{self.tag}-auditor", "auditor")
+                    token = access.token_for(session, participant_id)
+                    client.join(session, participant_id, "auditor", token=token)
                     for key in self.scenario.all_keys():
                         client.get(key)
             except ProtocolViolation:

@@ -142,12 +142,14 @@ class StoreParticipant(User):
             return self._back_off()  # a server restart is under way: nothing to join yet
         started = time.perf_counter()
         try:
+            access = self.process.config.access
             client = sync_client(
                 self.host,
                 adapter=self.process.config.adapter,
                 listeners=self.process.listeners,
                 request_timeout=self.process.request_timeout,
                 connect_timeout=self.process.request_timeout,
+                **access.client_options(),
             ).open()
             # Read the epoch only now that the connection is up: see harness.faults.restart.
             epoch, restarting = self.process.epoch()
@@ -155,7 +157,8 @@ class StoreParticipant(User):
                 client.close()
                 raise ServerRestarting("the server is restarting")
             self.session = self.process.session_name(self.session_index, epoch)
-            client.join(self.session, self.participant_id, self.participant_id)
+            token = access.token_for(self.session, self.participant_id)
+            client.join(self.session, self.participant_id, self.participant_id, token=token)
             if not follow:
                 follow = random.sample(self.keys, min(self.scenario.observers, len(self.keys)))
             for key in follow:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from harness import access
 from harness.cli import build_parser
 from harness.swarm import config
 from harness.swarm.config import SwarmConfig
@@ -36,8 +37,10 @@ def test_locust_defaults_are_the_config_defaults():
 
 
 def test_the_harness_own_arguments_stay_out_of_the_web_ui():
+    # The access options too: credentials must not reach the web UI's forms.
     assert locust_parser().hidden == {
         "--history-until", "--epoch-file", "--faults-json", "--live-interval",
+        *(access.flag(spec.name) for spec in access.FLAGS),
     }  # fmt: skip
 
 

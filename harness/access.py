@@ -147,7 +147,9 @@ class Access:
     def validate(self) -> Access:
         """Usage errors (exit 2) before anything connects; returns self."""
         given = [flag(name) for name in TOKEN_SOURCES if getattr(self, name) is not None]
-        if len(given) > 1:
+        if len(given) == 2:
+            raise HarnessUsageError(f"pass {given[0]} or {given[1]}, not both")
+        if len(given) > 2:
             raise HarnessUsageError(f"pass one of {', '.join(given)}, not several")
         if self.token_secret is not None:
             check_secret(self.token_secret)

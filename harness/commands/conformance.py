@@ -4,7 +4,9 @@ Each server gets conformance.json, conformance.html, conformance.xml (JUnit) and
 conformance.md; with several --url a matrix.html compares them side by side.
 With no --url the suite runs against an embedded reference server.
 With --token-secret every join carries a token minted for its session and
-participant, and the access cases of R2.4 run; --token sends one token as given.
+participant, and the access cases of R2.4 run; --token sends one token as given;
+--token-file, --token-cmd, --header, --subprotocol, --ca-file and --insecure as for
+every command (harness.access).
 Exit code 0: no required case failed; 1: one did; 2: the suite could not run.
 """
 
@@ -17,6 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import access
 from harness.conformance.case import CaseResult, Grade, SuiteResult
 from harness.conformance.context import SuiteOptions
 from harness.conformance.reports import write_matrix, write_reports
@@ -55,14 +58,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="store adapter: an installed name or module:Class (default: chosen by the --url "
         "scheme; `store-harness adapters` lists them)",
     )
-    parser.add_argument("--token", help="token to send in every join, as given")
-    parser.add_argument(
-        "--token-secret",
-        metavar="SECRET",
-        help="the server's HS256 token secret: mint a token for every join (per session and "
-        "participant) and run the access cases (R2.4); with no --url the embedded server "
-        "checks tokens with it",
-    )
     parser.add_argument(
         "--settle",
         type=float,
@@ -77,6 +72,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run only cases whose id matches (repeatable), e.g. 'R3.5-*'",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary lines")
+    # --token-secret also runs the access cases (R2.4); with no --url the embedded server
+    # checks tokens with it.
+    access.add_options(parser)
 
 
 def _folder_name(index: int, url: str) -> str:
@@ -107,13 +105,15 @@ async def _run_all(
 
 
 def run(args: argparse.Namespace) -> int:
+    given = access.from_args(args)
     options = SuiteOptions(
         args.session_prefix,
         args.request_timeout,
-        args.token,
+        given.token,
         args.settle,
-        args.token_secret,
+        given.token_secret,
         args.adapter,
+        given,
     )
     check_suite_options(options)
     urls = list(args.url)

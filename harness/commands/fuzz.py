@@ -15,6 +15,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from harness import access
 from harness.errors import HarnessUsageError
 from harness.exits import EXIT_FAILED, EXIT_OK
 
@@ -34,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", default="fuzz-failure.jsonl", help="replay file for a failure (JSON lines)"
     )
     parser.add_argument("--replay", metavar="FILE", help="replay a saved failure instead")
+    # Tokens reach the preflight's and the audits' joins; the fuzzed joins carry none, so
+    # a store that checks tokens refuses them, as R2.4 lets it.
+    access.add_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.fuzz import fuzz as fuzz_server
 
     _validate(args)
+    given = access.from_args(args)
     if args.replay:
         frames = read_frames(args.replay)
-        finding = asyncio.run(replay(args.url, frames, timeout=args.timeout))
+        finding = asyncio.run(replay(args.url, frames, timeout=args.timeout, access=given))
         if finding is None:
             print(f"fuzz: replay of {len(frames)} frames from {args.replay}: passes now")
             return EXIT_OK
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             shrink_seconds=args.shrink_seconds,
             progress=progress,
+            access=given,
         )
     )
     summary = f"{result.frames_sent} frames in {result.batches} batches, {result.seconds:.1f}s"

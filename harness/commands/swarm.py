@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return _swarm(args, args.url, run_dir, None)
     # With --token-secret the embedded server checks tokens with it; it reads the secret
     # from its environment, so no process listing shows it (nor do its restarts').
-    with _environment(SECRET_ENV, access.from_args(args).token_secret):
+    with environment(SECRET_ENV, access.from_args(args).token_secret):
         server = RestartableServer().start()
         try:
             print(f"store-harness: started the reference server at {server.url}", flush=True)
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _environment(name: str, value: str | None) -> Iterator[None]:
+def environment(name: str, value: str | None) -> Iterator[None]:
     if value is None:
         yield
         return

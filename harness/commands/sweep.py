@@ -12,9 +12,11 @@ import copy
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import access
 from harness.commands import swarm
 from harness.errors import HarnessUsageError
 from harness.exits import EXIT_OK
+from harness.protocol.auth import SECRET_ENV
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +34,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
     worst = EXIT_OK
     run_dirs = []
-    with ServerProcess() if not args.url else _Given(args.url) as server:
+    secret = access.from_args(args).token_secret  # a usage error before any server starts
+    # With --token-secret and no --url the server checks tokens; it reads the secret
+    # from its environment, which process listings do not show.
+    with (
+        swarm.environment(SECRET_ENV, secret),
+        ServerProcess() if not args.url else _Given(args.url) as server,
+    ):
         for count in counts:
             one = copy.copy(args)
             one.users, one.url, one.out = count, server.url, str(out / f"users-{count}")

@@ -19,9 +19,11 @@ from websockets.asyncio.client import ClientConnection as WebSocket
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.access import Access
 from harness.adapters import NATIVE_CAPABILITIES, AsyncAdapterClient, Capabilities, async_client
 from harness.client.aio import StoreClient
 from harness.client.core import ClientListener
+from harness.client.wire import tls_context
 from harness.conformance.case import TranscriptLine
 from harness.errors import CaseFailed, CaseSkipped, ProtocolViolation, StoreError
 from harness.protocol import ErrorCode, Joined, Limits, Participant
@@ -46,17 +48,21 @@ class SuiteOptions:
     token_secret: str | None = field(default=None, repr=False)
     #: The store adapter (default: the one the URL's scheme picks; ws://: the native client).
     adapter: str | None = None
+    #: The other access options (--token-file, --token-cmd, --header, TLS: harness.access).
+    access: Access = field(default_factory=Access)
 
     def token_for(self, session: str, participant_id: str) -> str | None:
         """The token a join of ``participant_id`` to ``session`` carries."""
         if self.token_secret is not None:
             return mint_token(self.token_secret, session, participant_id)
-        return self.token
+        return (
+            self.token if self.token is not None else self.access.token_for(session, participant_id)
+        )
 
     def redact(self, text: str) -> str:
-        """``text`` without the secret, the given token or any JWT's signature: reports
-        are shared."""
-        for hidden in (self.token_secret, self.token):
+        """``text`` without the secret, the given token, a header's value or any JWT's
+        signature: reports are shared."""
+        for hidden in (self.token_secret, self.token, *self.access.hidden()):
             if hidden:
                 text = text.replace(hidden, "(redacted)")
         return redact_tokens(text)
@@ -70,6 +76,7 @@ class SuiteOptions:
             "token_secret": None if self.token_secret is None else "(set)",
             "settle": self.settle,
             "adapter": self.adapter,
+            "access": self.access.to_json(),
         }
 
 
@@ -258,6 +265,7 @@ class CaseContext:
             connect_timeout=self.options.request_timeout,
             trace=trace if self.capabilities.wire_level else None,
             listeners=listeners,
+            **self.options.access.client_options(),
         )
         self.clients.append(client)
         # An adapter's client has the asyncio client's API (harness.adapters.aio).
@@ -294,11 +302,22 @@ class CaseContext:
             ping_interval=None,
             close_timeout=2,
             compression=None,
+            **self._handshake(),
             **options,
         )
         connection = RawConnection(self, label, websocket)
         self.raw_connections.append(connection)
         return connection
+
+    def _handshake(self) -> dict[str, Any]:
+        """The access options' handshake and TLS settings, for a raw websockets connection."""
+        access = self.options.access
+        settings: dict[str, Any] = {"additional_headers": list(access.headers)}
+        if access.subprotocol:
+            settings["subprotocols"] = [access.subprotocol]
+        if self.url.startswith("wss://"):
+            settings["ssl"] = tls_context(access.ca_file, access.insecure)
+        return settings
 
     def join_message(self, request_id: int, session: str, participant: str) -> dict[str, Any]:
         message: dict[str, Any] = {

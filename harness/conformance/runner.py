@@ -125,6 +125,7 @@ async def preflight(url: str, options: SuiteOptions) -> Limits | None:
             token=options.token_for,
             unauthorized_hint=f" (pass the right {flag})",
             adapter=options.adapter,
+            **options.access.client_options(),
         )
     except PreflightFailed as exc:
         raise SuiteCannotRun(str(exc)) from None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
+from harness.access import Access
 from harness.adapters.preflight import preflight_join
 from harness.errors import HarnessUsageError, Unreachable
 
@@ -94,17 +95,18 @@ async def fuzz(
     shrink_seconds: float = 60.0,
     progress: ProgressCallback | None = None,
     progress_every: float = 3.0,
+    access: Access | None = None,
 ) -> FuzzResult:
     """Fuzz the server at ``url`` until the frame or time budget is spent or it fails.
 
     ``frames`` and ``seconds`` bound the generation (the batch that crosses a
     bound still completes); None lifts that bound. Raises PreflightFailed when
-    the server cannot be joined at all.
+    the server cannot be joined at all. ``access`` gives the preflight's and the
+    audits' joins their tokens, and every connection its handshake and TLS settings.
     """
     if frames is None and seconds is None:
         raise HarnessUsageError("fuzzing needs a bound: frames, seconds or both")
-    joined = await preflight_join(url, timeout=max(timeout, 1.0), session_prefix="fuzz-preflight")
-    runner = BatchRunner(url, joined.limits, timeout=timeout)
+    runner = await _runner(url, timeout, access)
     fuzzer = _Fuzzer(runner, asyncio.get_running_loop(), frames, seconds, shrink_seconds)
     fuzzer.progress, fuzzer.progress_every = progress, progress_every
     result = await asyncio.to_thread(fuzzer.explore, seed, batch)
@@ -116,10 +118,24 @@ async def fuzz(
     return result
 
 
-async def replay(url: str, frames: Sequence[Frame], *, timeout: float = 2.0) -> Finding | None:
+async def _runner(url: str, timeout: float, access: Access | None) -> BatchRunner:
+    access = access or Access()
+    joined = await preflight_join(
+        url,
+        timeout=max(timeout, 1.0),
+        session_prefix="fuzz-preflight",
+        token=access.token_for,
+        unauthorized_hint=" (pass --token-secret, --token, --token-file or --token-cmd)",
+        **access.client_options(),
+    )
+    return BatchRunner(url, joined.limits, timeout=timeout, access=access)
+
+
+async def replay(
+    url: str, frames: Sequence[Frame], *, timeout: float = 2.0, access: Access | None = None
+) -> Finding | None:
     """Send a replay file's frames on a fresh session; the finding, or None if it now passes."""
-    joined = await preflight_join(url, timeout=max(timeout, 1.0), session_prefix="fuzz-preflight")
-    runner = BatchRunner(url, joined.limits, timeout=timeout)
+    runner = await _runner(url, timeout, access)
     try:
         return await runner.run(frames)
     except Unreachable as exc:

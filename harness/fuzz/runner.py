@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.typing import Subprotocol
 
+from harness.access import Access
+from harness.client.wire import tls_context
 from harness.errors import FindingError, Unreachable
 from harness.protocol import CLOSE_UNAUTHORIZED, ErrorCode, Join, Limits, Participant, to_wire
 from harness.protocol.messages import loads_json
@@ -52,10 +55,14 @@ class Finding:
 class BatchRunner:
     """Runs batches against one server URL; counts the frames it sent."""
 
-    def __init__(self, url: str, limits: Limits, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, url: str, limits: Limits, *, timeout: float = 2.0, access: Access | None = None
+    ) -> None:
         self.url = url
         self.limits = limits
         self.timeout = timeout
+        #: Tokens for the audit's joins, the handshake and TLS (harness.access).
+        self.access = access or Access()
         self.frames_sent = 0
         self._tag = secrets.token_hex(3)
         self._sessions = itertools.count(1)
@@ -85,7 +92,7 @@ class BatchRunner:
         except Unreachable as exc:
             raise FindingError(Finding("not-alive", f"after the batch: {exc}")) from None
         try:
-            join = Join(1, session, AUDITOR)
+            join = Join(1, session, AUDITOR, self.access.token_for(session, AUDITOR.id))
             reply = await self._ask(ws, json_text(to_wire(join)), "a join on a fresh connection")
             if reply.get("type") != "joined" or reply.get("id") != 1:
                 detail = f"a join on a fresh connection was answered {reply!r}; expected joined"
@@ -130,8 +137,17 @@ class BatchRunner:
 
     async def _connect(self) -> ClientConnection:
         try:
+            access = self.access
+            tls = (
+                tls_context(access.ca_file, access.insecure)
+                if self.url.startswith("wss:")
+                else None
+            )
             return await connect(
                 self.url,
+                additional_headers=list(access.headers),
+                subprotocols=[Subprotocol(access.subprotocol)] if access.subprotocol else None,
+                ssl=tls,
                 compression=None,
                 max_size=None,
                 open_timeout=self.timeout,

@@ -9,10 +9,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
+from handshake_server import Recording
 from raw_server import raw_server
-from websockets.asyncio.server import ServerConnection
 
 from harness.adapters.registry import adapter_options_for
 from harness.client import aio, sync
@@ -21,26 +20,6 @@ from harness.client.wire import tls_context
 from harness.errors import ConnectionLost, HarnessUsageError
 
 HEADERS = (("Authorization", "Bearer not-a-real-credential"), ("Cookie", "room=7"))
-
-
-class Recording:
-    """A scripted store that answers joins and keeps each handshake's request headers."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, str]] = []
-        self.subprotocols: list[str | None] = []
-
-    async def __call__(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        self.requests.append(dict(ws.request.headers.raw_items()))
-        self.subprotocols.append(ws.subprotocol)
-        async for frame in ws:
-            request = orjson.loads(frame)
-            if request["type"] == "join":
-                reply = {"type": "joined", "id": request["id"], "session": request["session"],
-                         "participant": request["participant"],
-                         "limits": {"maxKeys": 100, "maxValueBytes": 1024}}  # fmt: skip
-                await ws.send(orjson.dumps(reply).decode())
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,7 @@ def test_the_locust_process_reads_the_access_options_back(monkeypatch: pytest.Mo
     [
         (["--header", "no colon here"], "--header needs the form 'Name: value'"),
         (["--token-file", "/nonexistent/tokens.txt"], "--token-file"),
-        (["--token", "t", "--token-secret", SECRET], "pass one of --token-secret, --token"),
+        (["--token", "t", "--token-secret", SECRET], "pass --token-secret or --token, not both"),
         (["--token-secret", "short"], "at least 32 bytes"),
         (["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
     ],

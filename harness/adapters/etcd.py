@@ -27,7 +27,11 @@ How the store protocol maps onto etcd:
 
 Connections: one keep-alive HTTP connection for requests (calls that overlap take
 turns on it), and one streaming watch connection per observer, which ``stop``
-closes. One stream multiplexing watch ids is not possible here: a watch request
+closes. etcd answers a put before its watchers hear of it, so ``stop`` first puts a
+fence, a key of the watch's own inside its watched range (the key, NUL, a random
+suffix), and delivers up to it: every write acknowledged before ``stop`` was called
+reaches the observer (R4.1) before ``stop`` returns (R4.5); then it deletes the fence.
+One stream multiplexing watch ids is not possible here: a watch request
 with a chunked body, which a second ``create_request`` would need, got no reply at
 all within 2 s (etcd 3.4.23). A request with no answer within ``request_timeout``
 raises :class:`~harness.errors.RequestTimeout` and drops the request connection
@@ -57,6 +61,7 @@ import http.client
 import json
 import socket
 import threading
+import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -80,7 +85,11 @@ _UNSURE_CODES = {1, 4, 14}  # CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE
 
 def _b64(text: str) -> str:
     # surrogatepass: a lone surrogate is a code point like any other (R3.10), not an error.
-    return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii")
+    return _b64_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+def _b64_bytes(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
 
 
 def _unwrap(encoded: str) -> tuple[str | None, Participant]:
@@ -109,12 +118,19 @@ def _shutdown(connection: http.client.HTTPConnection) -> None:
 
 
 class _Watch:
-    """One observer's stream: closed by ``stop``; no delivery once ``stopped`` is set."""
+    """One observer's stream: closed by ``stop``; no delivery once ``stopped`` is set.
 
-    __slots__ = ("connection", "lock", "stopped")
+    It watches the range from its key to the key plus ``\\x01``: the key itself, and
+    ``fence``, a key of its own that ``stop`` writes (see :meth:`EtcdAdapter.stop`).
+    """
 
-    def __init__(self, connection: http.client.HTTPConnection) -> None:
+    __slots__ = ("connection", "fence", "fenced", "key", "lock", "stopped")
+
+    def __init__(self, connection: http.client.HTTPConnection, key: bytes) -> None:
         self.connection = connection
+        self.key = _b64_bytes(key)
+        self.fence = _b64_bytes(key + b"\x00store-harness-fence/" + uuid.uuid4().hex.encode())
+        self.fenced = threading.Event()
         # Reentrant: a callback running on the reader may stop its own observer.
         self.lock = threading.RLock()
         self.stopped = False
@@ -158,6 +174,8 @@ class EtcdAdapter(StoreAdapter):
         self._requests: http.client.HTTPConnection | None = None
         self._request_lock = threading.Lock()
         self._watches: set[_Watch] = set()
+        #: ``delivering``: the watch whose callback runs on this thread, if any.
+        self._local = threading.local()
         self._closed = False
         self._on_lost: OnLost = lambda reason: None
 
@@ -201,11 +219,14 @@ class EtcdAdapter(StoreAdapter):
                 self._request_lock.release()
 
     def _key(self, key: str) -> str:
+        return _b64_bytes(self._raw_key(key))
+
+    def _raw_key(self, key: str) -> bytes:
         if not key:
             # etcd would take "<prefix>/<session>/"; the store protocol refuses it (R3.3).
             raise StoreError(ErrorCode.INVALID_KEY, "the key is empty")
         session = quote(self.session, safe="", errors="surrogatepass")
-        return _b64(f"{self.prefix}/{session}/{key}")
+        return f"{self.prefix}/{session}/{key}".encode("utf-8", "surrogatepass")
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One gateway call on the request connection; errors typed by what they say."""
@@ -278,10 +299,18 @@ class EtcdAdapter(StoreAdapter):
     # --- observers ----------------------------------------------------------------------
 
     def observe(self, key: str, deliver: Deliver) -> object:
+        raw = self._raw_key(key)
         # No start_revision: etcd watches from the revision after the create, updates only.
-        create = {"create_request": {"key": self._key(key), "filters": ["NODELETE"]}}
+        # The range holds the key and this watch's fence (a longer key: key + NUL + ...).
+        create = {
+            "create_request": {
+                "key": _b64_bytes(raw),
+                "range_end": _b64_bytes(raw + b"\x01"),
+                "filters": ["NODELETE"],
+            }
+        }
         connection = self._open()
-        watch = _Watch(connection)
+        watch = _Watch(connection, raw)
         try:
             connection.request("POST", "/v3/watch", json.dumps(create), self.headers)
             response = connection.getresponse()
@@ -311,16 +340,36 @@ class EtcdAdapter(StoreAdapter):
 
     def stop(self, handle: object) -> None:
         assert isinstance(handle, _Watch)
-        with handle.lock:
-            handle.stopped = True
-        self._watches.discard(handle)
-        handle.shut()
+        # etcd acknowledges a put before its watchers hear of it, so a write acknowledged
+        # before stop() may still be on its way to this watch, and R4.1 owes it to this
+        # observer, active when it was applied. The fence, a put to the watch's own key
+        # in its range, comes after every such write in the watch's revision order: the
+        # watch delivers up to it, then ends.
+        # A callback stopping its own observer runs on the reader, which could not read
+        # the fence: later writes are not owed to it then, as it is being delivered to.
+        caught_up = getattr(self._local, "delivering", None) is handle
+        try:
+            if not caught_up:
+                self._post("/v3/kv/put", {"key": handle.fence, "value": ""})
+                caught_up = handle.fenced.wait(self.options.request_timeout)
+        finally:
+            with handle.lock:
+                handle.stopped = True
+            self._watches.discard(handle)
+            handle.shut()
+        with contextlib.suppress(OutcomeUnknown):
+            self._post("/v3/kv/deleterange", {"key": handle.fence})
+        if not caught_up:
+            raise RequestTimeout(
+                f"etcd did not deliver the watch's fence within {self.options.request_timeout:g} s"
+            )
 
     def _read(self, watch: _Watch, response: http.client.HTTPResponse, deliver: Deliver) -> None:
         """The watch's reader: deliver each PUT in order until stopped, closed or lost."""
         try:
             reason = self._pump(watch, response, deliver)
         finally:
+            watch.fenced.set()  # a stop() waiting for the fence waits no longer
             watch.connection.close()
         if reason is not None and not (watch.stopped or self._closed):
             self._watches.discard(watch)
@@ -339,12 +388,20 @@ class EtcdAdapter(StoreAdapter):
                 if result.get("canceled"):
                     return f"etcd canceled the watch: {result.get('cancel_reason', '')}"
                 for event in result.get("events", ()):
+                    if event["kv"]["key"] != watch.key:
+                        if event["kv"]["key"] == watch.fence:
+                            watch.fenced.set()
+                        continue  # the fence, or another key sharing the range
                     value, updated_by = _unwrap(event["kv"].get("value", ""))
                     # Under the lock: stop() cannot return between this check and deliver.
                     with watch.lock:
                         if watch.stopped or self._closed:
                             return None
-                        deliver(value, updated_by)
+                        self._local.delivering = watch
+                        try:
+                            deliver(value, updated_by)
+                        finally:
+                            self._local.delivering = None
         except (OSError, http.client.HTTPException) as exc:
             return f"etcd watch stream broke: {str(exc) or type(exc).__name__}"
         except (ValueError, KeyError) as exc:

@@ -37,8 +37,11 @@ rollup headers allowed, direct gets on), and refuses a bucket that keeps fewer t
   Consumer sequence numbers (in each delivery's reply subject, and in each
   heartbeat's ``Nats-Last-Consumer``) must run without a gap; a gap means a
   delivery to this connection was lost, and the connection is then declared lost
-  rather than the observer going on with a hole. ``stop`` unsubscribes first, so nothing is
-  delivered after it returns, then deletes the consumer without waiting.
+  rather than the observer going on with a hole. JetStream acknowledges a write before
+  its consumers deliver it, so ``stop`` first reads the stream sequence of the key's last
+  message and waits until the consumer has delivered it: every write acknowledged before
+  ``stop`` was called reaches the observer (R4.1). Then it unsubscribes, so nothing is
+  delivered after it returns (R4.5), and deletes the consumer without waiting.
 
 Outcomes: a JetStream error answer is outcome-unknown (``OutcomeUnknown``)
 unless it clearly refuses the write for a reason the store protocol names (a
@@ -65,7 +68,13 @@ import orjson
 
 from harness.adapters.base import AdapterOptions, Capabilities, Deliver, OnLost, StoreAdapter
 from harness.adapters.natsproto import Msg, NatsConnection, decode_headers, encode_headers
-from harness.errors import ConnectionLost, HarnessUsageError, OutcomeUnknown, StoreError
+from harness.errors import (
+    ConnectionLost,
+    HarnessUsageError,
+    OutcomeUnknown,
+    RequestTimeout,
+    StoreError,
+)
 from harness.protocol import ErrorCode, Participant
 
 DEFAULT_PORT = 4222
@@ -122,9 +131,13 @@ def decode_token(token: str) -> str:
 class _Watch:
     """One observer: its consumer, its delivery subscription, and the sequence it expects."""
 
-    __slots__ = ("consumer", "deliver", "lock", "next_sequence", "sid", "stopped")
+    __slots__ = (
+        "consumer", "deliver", "fence", "fenced", "lock", "next_sequence", "sid", "stopped",
+        "stream_sequence", "subject",
+    )  # fmt: skip
 
-    def __init__(self, deliver: Deliver) -> None:
+    def __init__(self, subject: str, deliver: Deliver) -> None:
+        self.subject = subject
         self.deliver = deliver
         # Held while delivering, so stop() returns only once no delivery is under way;
         # reentrant so a callback may stop its own observer.
@@ -133,6 +146,11 @@ class _Watch:
         self.sid = ""
         self.consumer = ""
         self.next_sequence = 1
+        #: The stream sequence of the last delivery (at first, where the consumer began).
+        self.stream_sequence = 0
+        #: stop() waits until a delivery reaches this stream sequence; see stop().
+        self.fence = 0
+        self.fenced = threading.Event()
 
 
 class NatsKvAdapter(StoreAdapter):
@@ -176,6 +194,8 @@ class NatsKvAdapter(StoreAdapter):
         )
         self._prefix = ""
         self._writer: dict[str, str] = {}
+        #: ``delivering``: True on the reader thread while it runs a callback.
+        self._local = threading.local()
         self._direct = True
 
     # --- lifecycle ------------------------------------------------------------------
@@ -279,7 +299,7 @@ class NatsKvAdapter(StoreAdapter):
 
     def observe(self, key: str, deliver: Deliver) -> object:
         subject = self._subject(key)
-        watch = _Watch(deliver)
+        watch = _Watch(subject, deliver)
         inbox = self.nats.new_inbox()
         watch.sid = self.nats.subscribe(inbox, lambda msg: self._delivered(watch, msg))
         config = {
@@ -300,10 +320,25 @@ class NatsKvAdapter(StoreAdapter):
             self.nats.unsubscribe(watch.sid)
             raise
         watch.consumer = created["name"]
+        watch.stream_sequence = int(created.get("delivered", {}).get("stream_seq", 0))
         return watch
 
     def stop(self, handle: object) -> None:
         assert isinstance(handle, _Watch)
+        # JetStream acknowledges a write before its consumers deliver it, so a write
+        # acknowledged before stop() may still be on its way here; R4.1 owes it to this
+        # observer, active when it was applied. So stop first waits for the key's last
+        # message in the stream, if the consumer has not delivered it yet.
+        # (Not from a callback: it runs on the reader, which must read the answer.)
+        delivering = getattr(self._local, "delivering", False)
+        fence = 0 if delivering else self._last_sequence(handle.subject)
+        with handle.lock:
+            if fence > handle.stream_sequence:
+                handle.fence = fence
+                handle.fenced.clear()
+            else:
+                handle.fenced.set()
+        caught_up = handle.fenced.wait(self._timeout)
         with handle.lock:
             handle.stopped = True
         self.nats.unsubscribe(handle.sid)
@@ -312,6 +347,25 @@ class NatsKvAdapter(StoreAdapter):
             # A connection already gone took its consumers' interest, and so them, with it.
             with contextlib.suppress(ConnectionLost):
                 self.nats.forget(api, b"")
+        if not caught_up:
+            raise RequestTimeout(
+                f"the watch did not deliver stream message {fence} within {self._timeout:g} s"
+            )
+
+    def _last_sequence(self, subject: str) -> int:
+        """The stream sequence of the subject's last message; 0 when it has none."""
+        if not self._direct:
+            reply = self._api(
+                f"STREAM.MSG.GET.{self.stream}", orjson.dumps({"last_by_subj": subject}), {10037}
+            )
+            return 0 if "error" in reply else int(reply["message"]["seq"])
+        api = f"$JS.API.DIRECT.GET.{self.stream}"
+        msg = self.nats.request(api, orjson.dumps({"last_by_subj": subject}), self._timeout)
+        if msg.status == "404":
+            return 0
+        if msg.status or "Nats-Sequence" not in msg.headers:
+            raise OutcomeUnknown(f"JetStream answered a direct get with {msg.status or msg.data!r}")
+        return int(msg.headers["Nats-Sequence"])
 
     # --- deliveries -----------------------------------------------------------------
 
@@ -322,7 +376,8 @@ class NatsKvAdapter(StoreAdapter):
         # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>,
         # with a domain and an account hash before the stream in the newer form.
         tokens = msg.reply.split(".")
-        sequence = int(tokens[-3] if len(tokens) == 9 else tokens[-4])
+        at = -3 if len(tokens) == 9 else -4
+        sequence, stream_sequence = int(tokens[at]), int(tokens[at - 1])
         with watch.lock:
             if watch.stopped:
                 return
@@ -330,6 +385,7 @@ class NatsKvAdapter(StoreAdapter):
                 self._gap(watch, sequence)
                 return
             watch.next_sequence = sequence + 1
+            watch.stream_sequence = stream_sequence
             value = None
             if msg.headers.get(KV_OPERATION) not in ("DEL", "PURGE"):
                 value = msg.data.decode("utf-8", "surrogatepass")
@@ -337,7 +393,13 @@ class NatsKvAdapter(StoreAdapter):
                 decode_token(msg.headers.get(UPDATED_BY, "")),
                 decode_token(msg.headers.get(UPDATED_BY_NAME, "")),
             )
-            watch.deliver(value, writer)
+            self._local.delivering = True
+            try:
+                watch.deliver(value, writer)
+            finally:
+                self._local.delivering = False
+            if watch.fence and stream_sequence >= watch.fence:
+                watch.fenced.set()
 
     def _control(self, watch: _Watch, msg: Msg) -> None:
         """A flow-control request (answer it) or an idle heartbeat (check the sequence)."""
@@ -358,6 +420,7 @@ class NatsKvAdapter(StoreAdapter):
 
     def _gap(self, watch: _Watch, sequence: int) -> None:
         watch.stopped = True
+        watch.fenced.set()  # a stop() waiting for it has nothing more to wait for
         reason = (
             f"the watch's consumer skipped deliveries {watch.next_sequence}..{sequence}: "
             "an update was lost"

@@ -192,6 +192,39 @@ def test_stop_ends_deliveries(participants):
     assert bob.violation is None and not bob.closed
 
 
+class LaggingStream:
+    """A watch stream whose lines reach the reader 20 ms late: a watch behind the put
+    acknowledgements, as etcd's are under load (a 100-participant swarm lost updates so)."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self.response = response
+
+    def readline(self) -> bytes:
+        line = self.response.readline()
+        time.sleep(0.02)
+        return line
+
+
+def test_stop_first_delivers_what_was_acknowledged_before_it(participants, monkeypatch):
+    """etcd acknowledges a put before its watchers hear of it; the observer was active
+    when the write was applied, so stop() must not drop it (R4.1)."""
+    pump = EtcdAdapter._pump
+    monkeypatch.setattr(
+        EtcdAdapter, "_pump", lambda self, watch, response, deliver: pump(
+            self, watch, LaggingStream(response), deliver
+        )
+    )  # fmt: skip
+    alice, bob = participants("alice"), participants("bob")
+    for n in range(10):
+        seen = Deliveries()
+        observer = bob.observe("k", seen)
+        alice.set("k", f"v{n}")
+        alice.set("k", None)
+        bob.stop_observing(observer)
+        assert seen.seen == [(f"v{n}", "alice"), (None, "alice")], n
+    assert bob.violation is None and not bob.closed
+
+
 def test_asyncio_client_through_the_adapter(etcd_url, run):
     async def scenario() -> list[tuple[str | None, str]]:
         name = session()

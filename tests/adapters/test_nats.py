@@ -243,6 +243,20 @@ def test_stop_ends_deliveries(participants):
     assert bob.violation is None and not bob.closed
 
 
+def test_stop_first_delivers_what_was_acknowledged_before_it(participants):
+    """JetStream acknowledges a write before its consumer delivers it; the observer was
+    active when the write was applied, so stop() must not drop it (R4.1)."""
+    alice, bob = participants("alice"), participants("bob")
+    for n in range(30):
+        seen = Deliveries()
+        observer = bob.observe("k", seen)
+        alice.set("k", f"v{n}")
+        alice.set("k", None)
+        bob.stop_observing(observer)
+        assert seen.seen == [(f"v{n}", "alice"), (None, "alice")], n
+    assert bob.violation is None and not bob.closed
+
+
 def test_stop_while_updates_stream_in_delivers_nothing_after(participants):
     """The bridge calls a delivery after stop() an R4.5 violation; none may come."""
     alice, bob = participants("alice"), participants("bob")

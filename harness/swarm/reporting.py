@@ -14,6 +14,7 @@ from harness.client.core import ClientCore, ClientListener
 from harness.errors import OutcomeUnknown, ProtocolViolation, StoreError
 from harness.history.events import FRAME_QUOTE_CHARS
 from harness.protocol import Error, PendingRequest, Reply, Update
+from harness.protocol.auth import redact_tokens
 from harness.protocol.messages import KIND_OF
 
 #: Locust request_type for each protocol request (harness.protocol.kinds), and whether
@@ -144,8 +145,9 @@ class Reporting:
                 {
                     "requirement": violation.requirement,
                     "kind": violation.kind,
-                    "message": str(violation),
-                    "frame": None if frame is None else frame[:FRAME_QUOTE_CHARS],
+                    # A server may echo a join token back: run.json keeps no signature.
+                    "message": redact_tokens(str(violation)),
+                    "frame": None if frame is None else redact_tokens(frame[:FRAME_QUOTE_CHARS]),
                     "connection": client.connection_id if client else None,
                     "participant": client.participant.id if client and client.participant else None,
                     "session": client.session if client else None,

@@ -37,13 +37,16 @@ def _healthy(port: int) -> bool:
 class EtcdServer:
     """``with EtcdServer(data_dir) as etcd: etcd.url(prefix)``; stopped on exit."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, peer_port: int | None = None
+    ) -> None:
         self.binary = shutil.which("etcd")
         if self.binary is None:
             raise RuntimeError("etcd is not installed: apt-get install etcd-server (.ci/run does)")
         self.data_dir = data_dir
-        self.port = _free_port()
-        self.peer_port = _free_port()
+        # Given ports restart an etcd where it was (the restart tests do).
+        self.port = port or _free_port()
+        self.peer_port = peer_port or _free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, prefix: str = "harness-test") -> str:

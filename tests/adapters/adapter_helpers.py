@@ -108,12 +108,15 @@ def run_under_gevent(target: str, url: str, session_name: str) -> dict[str, obje
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def valid_swarm(url: str, run_dir: Path) -> dict[str, Any]:
-    """A 10-participant, 15-second swarm against ``url`` that must end valid; its run.json."""
+def valid_swarm(url: str, run_dir: Path, *extra: str) -> dict[str, Any]:
+    """A 10-participant, 15-second swarm against ``url`` that must end valid; its run.json.
+
+    ``extra`` options come last, so they may also override these (``--run-time``).
+    """
     done = subprocess.run(
         [
             sys.executable, "-m", "harness", "swarm", "--url", url,
-            "--users", "10", "--run-time", "15s", "--out", str(run_dir),
+            "--users", "10", "--run-time", "15s", "--out", str(run_dir), *extra,
         ],
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """Issue 13's measured table: one swarm against the reference server, etcd and NATS KV, same run.
 
-    python benchmarks/bench_adapters.py                 # about 4 minutes on 2 cores
+    python benchmarks/bench_adapters.py                 # about 2-3 minutes on 2 cores
     python benchmarks/bench_adapters.py --users 20 --run-time 10s   # a quick look
 
 Each store runs as a child process on free loopback ports, with its data under the

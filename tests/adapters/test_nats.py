@@ -171,7 +171,7 @@ def test_a_bucket_keeping_one_value_per_key_is_refused(nats_url):
     created = connection.request("$JS.API.STREAM.CREATE.KV_one", json.dumps(config).encode(), 5)
     connection.close()
     assert b'"error"' not in created.data
-    with pytest.raises(ConnectionLost, match="keeps 1 value") as caught:
+    with pytest.raises(HarnessUsageError, match="keeps 1 value") as caught:
         AdapterClient(nats_url.rsplit("/", 1)[0] + "/one", NatsKvAdapter).open()
     assert "\n" not in str(caught.value)
 

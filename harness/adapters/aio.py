@@ -21,6 +21,13 @@ class AsyncAdapterClient:
 
     def __init__(self, client: AdapterClient) -> None:
         self.client = client
+        # Requests overlapped on one connection reach the adapter in the order they were
+        # made, as pipelined requests reach a server (asyncio.Lock wakes waiters FIFO).
+        self._order = asyncio.Lock()
+
+    async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        async with self._order:
+            return await asyncio.to_thread(function, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
@@ -41,16 +48,16 @@ class AsyncAdapterClient:
     async def join(
         self, session: str, participant_id: str, name: str = "", *, token: str | None = None
     ) -> Joined:
-        return await asyncio.to_thread(self.client.join, session, participant_id, name, token=token)
+        return await self._call(self.client.join, session, participant_id, name, token=token)
 
     async def set(self, key: str, value: str | None) -> None:
-        await asyncio.to_thread(self.client.set, key, value)
+        await self._call(self.client.set, key, value)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.client.set, key, None)
+        await self._call(self.client.set, key, None)
 
     async def get(self, key: str) -> str | None:
-        return await asyncio.to_thread(self.client.get, key)
+        return await self._call(self.client.get, key)
 
     async def observe(self, key: str, callback: UpdateCallback | None = None) -> str:
         on_loop = None
@@ -61,10 +68,10 @@ class AsyncAdapterClient:
             def on_loop(value: str | None, updated_by: Participant) -> None:
                 loop.call_soon_threadsafe(wrapped, value, updated_by)
 
-        return await asyncio.to_thread(self.client.observe, key, on_loop)
+        return await self._call(self.client.observe, key, on_loop)
 
     async def stop_observing(self, observer_id: str) -> None:
-        await asyncio.to_thread(self.client.stop_observing, observer_id)
+        await self._call(self.client.stop_observing, observer_id)
 
 
 __all__ = ["AsyncAdapterClient"]

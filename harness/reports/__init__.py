@@ -54,7 +54,7 @@ def build_report(
     except OSError as exc:
         raise HarnessUsageError(f"cannot create output directory {out}: {exc.strerror}") from None
     files = [
-        _write(out / "report.html", html.render(figures)),
+        _write(out / "report.html", html.render(figures, out)),
         _write(out / "report.md", markdown.render(figures)),
         _write(out / "report.json", orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode()),
     ]

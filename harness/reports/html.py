@@ -7,13 +7,16 @@ can tell a legible page from a blank one.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from harness.latency.histograms import METRICS, NOTIFICATIONS, OPERATIONS, STATS, format_us
 from harness.reports import svg
 from harness.reports.figures import COMPARED_STATS, consistency_result
+from harness.reports.timeline.pages import VERDICT_HTML
 
 TITLES = {
     "notify": "Notification latency (write to each observer)",
@@ -269,11 +272,27 @@ def _card_table(head: str, rows: list[str]) -> str:
     return f'<section class="card">{table}</section>'
 
 
-def render(data: dict[str, Any]) -> str:
+def _verdict_link(data: dict[str, Any], out_dir: Path | None) -> str:
+    """A link to the run's verdict.html (its anomalies as timelines), when there is one."""
+    page = Path(data["run_dir"]) / VERDICT_HTML
+    if not page.is_file():
+        return ""
+    href = page.resolve().as_uri()
+    if out_dir is not None:
+        href = Path(os.path.relpath(page.resolve(), Path(out_dir).resolve())).as_posix()
+    return (
+        f'<p class="sub">The consistency verdict, each anomaly drawn on a timeline: '
+        f'<a href="{escape(href)}">{VERDICT_HTML}</a></p>'
+    )
+
+
+def render(data: dict[str, Any], out_dir: Path | None = None) -> str:
+    """The page; ``out_dir`` (where it is written) makes its link to verdict.html relative."""
     title = f"store-harness report: {data['run_dir']}"
     body = [
         f'<h1>Latency report</h1><p class="sub">{_meta_line(data)}</p>',
         summary_card(data),
+        _verdict_link(data, out_dir),
         _thresholds(data),
         "<h2>Latency percentiles</h2>",
         _table(data),

@@ -20,6 +20,7 @@ from harness.exits import EXIT_FAILED, EXIT_OK, exit_code
 from harness.history.reader import read_history
 from harness.latency.thresholds import gather
 from harness.reports import build_report
+from harness.reports.timeline import beside_verdict, write_verdict_page
 from harness.run.directory import read_run_json, write_atomically, write_run_json, write_verdict
 from harness.run.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
 from harness.swarm.config import SwarmConfig
@@ -111,8 +112,9 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         info["verdict"] = Result.UNKNOWN
     else:
         write_verdict(run_dir, verdict.to_json(), verdict.to_text())
+        page = write_verdict_page(run_dir, history, verdict)
         info["verdict"] = verdict.result
-        print(verdict.to_text())
+        print(beside_verdict(verdict.to_text(), page))
         if verdict.result is Result.INVALID:
             code = EXIT_FAILED
     write_run_json(run_dir, info)

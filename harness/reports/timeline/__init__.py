@@ -12,7 +12,22 @@ and hover, nothing fetched. Each page draws at most
 :data:`~harness.reports.timeline.pages.MAX_PAGE_EVENTS` events.
 """
 
-from harness.reports.timeline.pages import MAX_PAGE_EVENTS, explain_page, verdict_page
+from harness.reports.timeline.pages import (
+    MAX_PAGE_EVENTS,
+    VERDICT_HTML,
+    beside_verdict,
+    explain_page,
+    verdict_page,
+    write_verdict_page,
+)
 from harness.reports.timeline.transcript import transcript_timeline
 
-__all__ = ["MAX_PAGE_EVENTS", "explain_page", "transcript_timeline", "verdict_page"]
+__all__ = [
+    "MAX_PAGE_EVENTS",
+    "VERDICT_HTML",
+    "beside_verdict",
+    "explain_page",
+    "transcript_timeline",
+    "verdict_page",
+    "write_verdict_page",
+]

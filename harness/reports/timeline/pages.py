@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from html import escape
+from pathlib import Path
 
 from harness import __version__
 from harness.checker.operations import INF
@@ -16,6 +17,10 @@ from harness.errors import HarnessUsageError
 from harness.history.reader import History
 from harness.reports.timeline import draw
 from harness.reports.timeline.select import HistoryView, KeyName, Selection, build
+from harness.run.directory import write_text
+
+#: Written next to verdict.json and verdict.txt.
+VERDICT_HTML = "verdict.html"
 
 #: Events drawn on one page at most (each timeline gets its share), so a page stays
 #: around a megabyte whatever the run: about 400 bytes an event, raw text included.
@@ -68,6 +73,21 @@ def verdict_page(history: History, verdict: Verdict, *, source: str) -> str:
     for number, (kind, anomaly) in enumerate(examples):
         body.append(_anomaly(view, kind, verdict.counts[kind], anomaly, budget, f"tl{number}"))
     return _page(f"verdict: {result} · {source}", "".join(body))
+
+
+def write_verdict_page(directory: Path, history: History, verdict: Verdict) -> Path:
+    """verdict.html in ``directory`` (atomically, like verdict.json); its path."""
+    path = directory / VERDICT_HTML
+    write_text(path, verdict_page(history, verdict, source=str(directory)))
+    return path
+
+
+def beside_verdict(text: str, page: Path | None) -> str:
+    """A verdict's text with ``verdict.html: PATH`` right under its first line."""
+    if page is None:
+        return text
+    verdict_line, *details = text.split("\n")
+    return "\n".join([verdict_line, f"{VERDICT_HTML}: {page}", *details])
 
 
 def _anomaly(

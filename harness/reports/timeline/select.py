@@ -44,6 +44,9 @@ class HistoryView:
         self.closes: dict[ConnName, list[int]] = defaultdict(list)
         #: The key of every event that has one (a stop's is its observer's).
         self.key_of: dict[int, KeyName] = {}
+        #: An observe's invoke -> the event that ended its observer (None: never ended),
+        #: so an observer active across a window is drawn in it.
+        self.ended_by: dict[int, int | None] = {}
         self._parts: Partitioned | None = None
         self._index()
 
@@ -51,7 +54,9 @@ class HistoryView:
         events = self.history.events
         invokes: dict[tuple[int, str, int], int] = {}
         observed: dict[tuple[int, str, str], KeyName] = {}
-        key_of = self.key_of
+        observes: dict[tuple[int, str, str], int] = {}
+        on_conn: dict[ConnName, list[int]] = defaultdict(list)
+        key_of, ended_by = self.key_of, self.ended_by
         for index, event in enumerate(events):
             conn = (event.domain, event.conn)
             self.by_conn[conn].append(index)
@@ -60,7 +65,11 @@ class HistoryView:
             if kind is Invoke:
                 invokes[(event.domain, event.conn, event.request)] = index
                 if event.op == STOP_OBSERVING.history:
-                    where = observed.get((event.domain, event.conn, event.observer or ""))
+                    observer = (event.domain, event.conn, event.observer or "")
+                    where = observed.get(observer)
+                    started = observes.get(observer)
+                    if started is not None and ended_by[started] is None:
+                        ended_by[started] = index
                 elif event.key is not None:
                     where = (event.session or "", event.key)
             elif kind is Done:
@@ -72,10 +81,17 @@ class HistoryView:
                     where = (event.session or "", event.key)
                 if where is not None and event.result == "observing" and event.observer:
                     observed[(event.domain, event.conn, event.observer)] = where
+                    if call is not None:
+                        observes[(event.domain, event.conn, event.observer)] = call
+                        ended_by[call] = None
+                        on_conn[conn].append(call)
             elif kind is Update or (kind is Violation and event.key is not None):
                 where = (event.session or "", event.key)  # type: ignore[assignment]
             elif kind is Closed:
                 self.closes[conn].append(index)
+                for started in on_conn.pop(conn, ()):
+                    if ended_by[started] is None:
+                        ended_by[started] = index
             if where is not None:
                 key_of[index] = where
                 self.by_key[where].append(index)
@@ -206,6 +222,9 @@ def _items(view: HistoryView, chosen: set[int]) -> list[Item]:
             continue  # drawn with its invoke
         if isinstance(event, Invoke):
             end = view.at(partner) if partner is not None else INF
+            if index in view.ended_by:  # an observe: its observer's lifetime counts
+                ended = view.ended_by[index]
+                end = INF if ended is None else max(end, view.at(ended))
             items.append((view.at(index), end, index, partner))
         else:
             items.append((view.at(index), view.at(index), index, None))

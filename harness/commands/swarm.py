@@ -140,10 +140,19 @@ def _validate(args: argparse.Namespace) -> None:
     if not re.fullmatch(r"(\d+h)?(\d+m)?(\d+s?)?", args.run_time) or not args.run_time:
         problems.append(f"--run-time {args.run_time!r} is not a duration like 30s, 5m or 1h30m")
     problems += _fault_problems(args)
+    problems += _metrics_problems(args)
     if problems:
         raise HarnessUsageError("; ".join(problems))
     access.from_args(args)
     SCENARIOS[args.scenario].with_overrides(**config.scenario_overrides(args))
+
+
+def _metrics_problems(args: argparse.Namespace) -> list[str]:
+    from harness.metrics.server import port_problem
+
+    # A taken port fails here, before any load, rather than in locust at its start.
+    problem = port_problem(args.prometheus) if args.prometheus is not None else None
+    return [problem] if problem else []
 
 
 def _fault_problems(args: argparse.Namespace) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from harness import access as access_options
 from harness.access import Access
+from harness.commands import port_number
 from harness.swarm.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, scenario_named
 
 #: Where ``store-harness swarm`` offers an option: with its own options ("main"), among
@@ -141,6 +142,15 @@ class SwarmConfig:
                 "thresholds in a TOML file", append=True, cli="main", cli_help="thresholds in TOML"
             )
         },
+    )
+    prometheus: int | None = _option(
+        None,
+        "serve live metrics at :PORT/metrics during the run (0: a free port)",
+        type=port_number,
+        web_ui=False,
+        cli="main",
+        cli_help="serve live metrics for Prometheus at :PORT/metrics during the run "
+        "(the master's, in a distributed run; 0: a free port)",
     )
     churn: float = _option(
         0.0,

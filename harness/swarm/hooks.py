@@ -29,6 +29,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.run.directory import read_run_json, write_run_json
+from harness.swarm import prometheus
 from harness.swarm.config import SwarmConfig, add_locust_arguments
 from harness.swarm.finish import finish_run, start_run
 from harness.swarm.live import LiveView
@@ -177,6 +178,7 @@ def _worker_audit(environment: Any, msg: Any, **_: Any) -> None:
         payload: dict[str, Any] = {"name": f"idle-worker-{id(environment)}", "files": {}}
     else:
         payload = process.finish(environment.host)
+    prometheus.flush(environment)  # the live figures' last word comes before the results
     environment.runner.send_message("harness_results", payload)
 
 

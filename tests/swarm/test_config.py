@@ -39,7 +39,7 @@ def test_locust_defaults_are_the_config_defaults():
 def test_the_harness_own_arguments_stay_out_of_the_web_ui():
     # The access options too: credentials must not reach the web UI's forms.
     assert locust_parser().hidden == {
-        "--history-until", "--epoch-file", "--faults-json", "--live-interval",
+        "--history-until", "--epoch-file", "--faults-json", "--live-interval", "--prometheus",
         *(access.flag(spec.name) for spec in access.FLAGS),
     }  # fmt: skip
 
@@ -49,7 +49,7 @@ def test_every_swarm_option_reaches_locust_as_given():
         "swarm", "--scenario", "notes", "--sessions", "3", "--key-space", "7",
         "--writer-fraction", "0.5", "--think-time", "0.1,0.2", "--write-rate", "2",
         "--history-seconds", "0", "--slo", "notify.p99<5s", "--slo", "errors<1%",
-        "--slo-file", "t.toml", "--churn", "0.5",
+        "--slo-file", "t.toml", "--churn", "0.5", "--prometheus", "9646",
     ]  # fmt: skip
     args = build_parser().parse_args(argv)
     got = SwarmConfig.from_locust(locust_parser().parse_args(config.locust_args(args)))
@@ -57,6 +57,7 @@ def test_every_swarm_option_reaches_locust_as_given():
     assert got.writer_fraction == 0.5 and got.think_time == "0.1,0.2" and got.write_rate == 2.0
     assert got.history_seconds == 0.0  # given as 0: the whole run, not the default 60
     assert got.slo == ["notify.p99<5s", "errors<1%"] and got.slo_file == ["t.toml"]
+    assert got.prometheus == 9646
     assert got.churn == 0.5
 
 

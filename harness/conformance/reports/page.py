@@ -8,6 +8,7 @@ straight to a transcript.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import orjson
@@ -16,6 +17,9 @@ from harness import __version__
 from harness.conformance.case import CaseResult, Grade, SuiteResult
 from harness.conformance.reports.text import verdict
 from harness.conformance.requirements import REQUIREMENTS, SECTIONS
+from harness.reports.timeline.transcript import SCRIPT as TIMELINE_SCRIPT
+from harness.reports.timeline.transcript import STYLE as TIMELINE_STYLE
+from harness.reports.timeline.transcript import transcript_timeline
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:80em;padding:0 1em;color:#222}
@@ -65,8 +69,9 @@ def _page(title: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{body}"
-        f"<p><small>store-harness {escape(__version__)}</small></p></body></html>\n"
+        f"<style>{STYLE}{TIMELINE_STYLE}</style><script>{SCRIPT}</script></head><body>{body}"
+        f"<p><small>store-harness {escape(__version__)}</small></p>"
+        f"<script>{TIMELINE_SCRIPT}</script></body></html>\n"
     )
 
 
@@ -107,6 +112,10 @@ def _case(case: CaseResult) -> str:
         )
     if case.measurements:
         parts.append(f"<pre>{escape(orjson.dumps(case.measurements).decode())}</pre>")
+    if problem and case.transcript:
+        # The frames on lanes per connection, drawn as verdict.html draws histories.
+        ident = "tl-" + re.sub(r"[^A-Za-z0-9_-]", "-", case.case_id)
+        parts.append(transcript_timeline(case.transcript, ident, case.got))
     parts.append(_transcript(case))
     parts.append("</details>")
     return "".join(parts)

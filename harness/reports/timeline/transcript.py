@@ -42,8 +42,15 @@ def _raw(text: str) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
 
 
-def transcript_scene(lines: Sequence[Line]) -> sc.Scene:
+def transcript_scene(lines: Sequence[Line], quoted: str = "") -> sc.Scene:
+    """The frames on lanes; those ``quoted`` (the case's "got") are highlighted."""
     builder = sc.SceneBuilder()
+
+    def mark(lane: int, at: int, kind: str, text: str) -> sc.Mark:
+        # Short frames ({"type":"ok","id":4}) could be quoted by chance; long ones are the proof.
+        offending = bool(quoted) and (text == quoted or (len(text) >= 24 and text in quoted))
+        return builder.mark(lane, at, kind, _raw(text), highlighted=offending)
+
     shown = lines[:MAX_FRAMES]
     times = [int(line.at_ms * 1e6) for line in shown]
     origin = min(times, default=0)
@@ -56,16 +63,16 @@ def transcript_scene(lines: Sequence[Line]) -> sc.Scene:
         request = frame.get("id") if frame else None
         key = (lane, orjson.dumps(request)) if request is not None else None
         if line.direction == "sent" and key is not None and key not in pending:
-            pending[key] = (builder.mark(lane, at, "sent", _raw(line.text)), _request_label(frame))
+            pending[key] = (mark(lane, at, "sent", line.text), _request_label(frame))
             continue
         if line.direction == "received" and key is not None and key in pending and kind != "update":
             start, label = pending.pop(key)
             outcome = sc.ERROR if kind == "error" else sc.OK
-            reply = builder.mark(lane, at, "received", _raw(line.text))
+            reply = mark(lane, at, "received", line.text)
             builder.bar(lane, start, reply, outcome, label)
             continue
         direction = line.direction if line.direction in ("sent", "received") else "note"
-        found = builder.mark(lane, at, "update" if kind == "update" else direction, _raw(line.text))
+        found = mark(lane, at, "update" if kind == "update" else direction, line.text)
         if kind == "update" and frame is not None:
             value = frame.get("value")
             found.label = sc.short(value if isinstance(value, str) else None)
@@ -85,9 +92,10 @@ def _request_label(frame: dict[str, Any] | None) -> str:
     return f"{kind} {key}" if isinstance(key, str) else kind
 
 
-def transcript_timeline(lines: Sequence[Line], ident: str) -> str:
-    """The timeline box of one transcript (needs :data:`STYLE` and :data:`SCRIPT` on the page)."""
-    scene = transcript_scene(lines)
+def transcript_timeline(lines: Sequence[Line], ident: str, quoted: str = "") -> str:
+    """The timeline box of one transcript (needs :data:`STYLE` and :data:`SCRIPT` on the page);
+    frames the case quotes as what it got are outlined."""
+    scene = transcript_scene(lines, quoted)
     notes = "".join(f'<p class="tl-legend">{note}</p>' for note in scene.notes)
     return draw.svg(scene, ident, title="frames by connection") + TRANSCRIPT_LEGEND + notes
 

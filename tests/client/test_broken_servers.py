@@ -11,8 +11,8 @@ import pytest
 from raw_server import raw_server
 from websockets.asyncio.server import ServerConnection
 
-from harness.client import aio, sync
 from harness.adapters.preflight import preflight_join
+from harness.client import aio, sync
 from harness.errors import ConnectionLost, PreflightFailed, ProtocolViolation, RequestTimeout
 
 

@@ -238,15 +238,20 @@ def _run_locust(command: list[str], env: dict[str, str]) -> int:
 def locust_command(args: argparse.Namespace, url: str, run_dir: Path) -> list[str]:
     import harness.swarm
 
+    # `store-harness run`: a LoadTestShape paces the run (harness.swarm.staged) and ends
+    # it; a --run-time beside it would stop the run a second time while it finishes.
+    shape_args: list[str] | None = getattr(args, "shape_args", None)
     # The path, not an import: importing locust here would monkey-patch this process.
-    locustfile = Path(harness.swarm.__file__).with_name("locustfile.py")
+    locustfile = Path(harness.swarm.__file__).with_name(
+        "locustfile.py" if shape_args is None else "staged.py"
+    )
     command = [
         sys.executable, "-m", "locust",
         "-f", str(locustfile),
         "--headless",
         "--users", str(args.users),
         "--spawn-rate", str(args.spawn_rate),
-        "--run-time", args.run_time,
+        *(["--run-time", args.run_time] if shape_args is None else shape_args),
         "--host", url,
         "--stop-timeout", "5",
         "--only-summary",

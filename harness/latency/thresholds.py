@@ -98,15 +98,20 @@ class Threshold:
 class Outcome:
     threshold: Threshold
     measured: float | None  # None: the run has no data for this metric
+    #: With abort_on_fail: how its breach stopped the run (run.json's "aborted"), if it did.
+    stopped_run: str | None = None
 
     @property
     def passed(self) -> bool:
+        if self.stopped_run is not None:
+            return False
         return self.measured is not None and self.threshold.holds(self.measured)
 
     def describe(self) -> str:
         t = self.threshold
         seen = "no data" if self.measured is None else t.format(self.measured)
-        return f"{t.text}: {'passed' if self.passed else 'BREACHED'} (measured {seen})"
+        stopped = f"; it stopped the run: {self.stopped_run}" if self.stopped_run else ""
+        return f"{t.text}: {'passed' if self.passed else 'BREACHED'} (measured {seen}{stopped})"
 
     def to_json(self) -> dict[str, object]:
         t = self.threshold
@@ -120,6 +125,7 @@ class Outcome:
             "abort_on_fail": t.abort_on_fail,
             "measured": self.measured,
             "passed": self.passed,
+            "stopped_run": self.stopped_run,
         }
 
 

@@ -66,34 +66,33 @@ def _trickle_in(v: Mapping[str, Any], origin: Callable[[str], str]) -> list[Stag
 def _moderator_bursts(v: Mapping[str, Any], origin: Callable[[str], str]) -> list[StageSpec]:
     name = v.get("name", "moderator-bursts")
     bursts: int = v.get("bursts", 3)
-    burst = min(v.get("burst_duration", 5.0), v["duration"] / max(bursts, 1))
-    quiet = v["duration"] / max(bursts, 1) - burst
+    period = v["duration"] / bursts
+    burst = min(v.get("burst_duration", 5.0), period)
     specs = []
+    # Each period is a burst, then quiet: the stage ends at the quiet rate, which the
+    # stages after it hold.
     for n in range(1, bursts + 1):
-        first = n == 1
-        if quiet > 0:
-            specs.append(
-                StageSpec(
-                    quiet,
-                    name=f"{name}.quiet-{n}",
-                    start=v.get("start") if first else None,
-                    participants=v.get("participants") if first else None,
-                    write_rate=v.get("write_rate", 0.0),
-                    write_ramp=False,
-                    origin=origin,
-                )
-            )
         specs.append(
             StageSpec(
                 burst,
                 name=f"{name}.burst-{n}",
-                start=v.get("start") if first and quiet <= 0 else None,
-                participants=v.get("participants") if first and quiet <= 0 else None,
+                start=v.get("start") if n == 1 else None,
+                participants=v.get("participants") if n == 1 else None,
                 write_rate=v["burst_rate"],
                 write_ramp=False,
                 origin=origin,
             )
         )
+        if period > burst:
+            specs.append(
+                StageSpec(
+                    period - burst,
+                    name=f"{name}.quiet-{n}",
+                    write_rate=v.get("write_rate", 0.0),
+                    write_ramp=False,
+                    origin=origin,
+                )
+            )
     return specs
 
 

@@ -14,7 +14,10 @@ import math
 from dataclasses import dataclass
 from time import monotonic_ns, time
 
+import orjson
+
 from harness.plan.stages import StagePlan
+from harness.run.pacing import Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +99,22 @@ class RampedSchedule:
         due = self.peek()
         self.sent += 1
         return due
+
+
+def write_schedule(
+    plan_json: str | None, write_rate: float, *, phase: float
+) -> Schedule | RampedSchedule | None:
+    """A writing participant's schedule in the open model; None for the closed loop.
+
+    With a plan (``--plan``, once the master stamped the run's ``origin`` into it)
+    the rate follows its stages; else ``--write-rate`` holds for the whole run.
+    """
+    if plan_json:
+        data = orjson.loads(plan_json)
+        profile = RateProfile.of(StagePlan.from_json(data["stages"]))
+        writes = any(s.rate_from > 0 or s.rate_to > 0 for s in profile.segments)
+        if writes and "origin" in data:
+            return RampedSchedule(profile, data["origin"], phase=phase)
+        if writes or not write_rate:
+            return None
+    return Schedule(write_rate, phase=phase) if write_rate else None

@@ -28,7 +28,8 @@ from harness.latency.histograms import (
     summarize,
 )
 from harness.latency.log import LatencyData, read_latency
-from harness.latency.thresholds import Outcome, Threshold, evaluate
+from harness.latency.thresholds import Outcome, Threshold
+from harness.reports import stages
 
 #: The statistics a comparison lists deltas for.
 COMPARED_STATS = ("p50", "p90", "p99", "p99.9", "max")
@@ -151,6 +152,8 @@ def timeline(run: Run) -> dict[str, Any]:
         "latency": latency,
         "throughput": throughput,
         "errors": errors,
+        # Where each stage of a `store-harness run` began (the charts mark them).
+        "stages": stages.marks(run, start),
     }
 
 
@@ -212,7 +215,8 @@ def build_figures(
     """Everything a report shows, as plain JSON-ready data (latencies in µs)."""
     figures = {m: summarize(h) for m, h in run.totals.items()}
     card = summary(run)
-    outcomes: list[Outcome] = evaluate(thresholds, figures, card["error_rate"])
+    # Whole-run thresholds, those scoped to a stage, and the one that stopped the run.
+    outcomes: list[Outcome] = stages.judge(thresholds, run, figures, card)
     comparison = compare(run, baseline, max_regression, list(at)) if baseline else None
     breached = [o for o in outcomes if not o.passed]
     regressed = [r for r in (comparison or {}).get("regressions", []) if not r["passed"]]

@@ -214,6 +214,7 @@ def _over_time(data: dict[str, Any]) -> str:
             y_label=f"latency ({unit})",
             y_scale=scale,
             integer_x=True,
+            stage_marks=timeline.get("stages", ()),
         )
         charts.append(f'<div class="card"><h3>{escape(title)}</h3>{chart}</div>')
     throughput = timeline["throughput"]
@@ -232,6 +233,7 @@ def _over_time(data: dict[str, Any]) -> str:
         x_label="seconds into the run",
         y_label="per second",
         integer_x=True,
+        stage_marks=timeline.get("stages", ()),
     )
     charts.append(f'<div class="card"><h3>Throughput over time</h3>{chart}</div>')
     errors = svg.stacked_bars(

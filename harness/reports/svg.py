@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f")
 WIDTH, HEIGHT = 600, 300
@@ -71,8 +72,12 @@ def line_chart(
     x_range: tuple[float, float] | None = None,
     markers: bool = False,
     integer_x: bool = False,
+    stage_marks: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """Lines in one chart; y values are divided by ``y_scale`` for display."""
+    """Lines in one chart; y values are divided by ``y_scale`` for display.
+
+    ``stage_marks`` (``{"name", "offset"}``, x values) draw where each stage began.
+    """
     xs = [x for s in series for x, y in s.points if y is not None]
     ys = [y / y_scale for s in series for _, y in s.points if y is not None]
     if not xs:
@@ -127,10 +132,29 @@ def line_chart(
                         f'fill="{s.color}"><title>{escape(s.name)}: {_number(y / y_scale)}</title>'
                         "</circle>"
                     )
+    parts += _stage_marks(stage_marks, sx, x_low, x_high)
     parts.append(_axis_labels(x_label, y_label))
     parts.append(_legend(series))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _stage_marks(
+    marks: Sequence[dict[str, Any]], sx: Callable[[float], float], x_low: float, x_high: float
+) -> list[str]:
+    """A dashed line and the stage's name where each stage of the run began."""
+    parts = []
+    for mark in marks:
+        if not x_low <= mark["offset"] <= x_high:
+            continue
+        x = sx(mark["offset"])
+        parts.append(
+            f'<g class="stage-mark"><line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" '
+            f'y2="{HEIGHT - BOTTOM}" stroke="#7c3aed" stroke-dasharray="3 3"/>'
+            f'<text x="{x + 3:.1f}" y="{TOP + 10}" class="tick" fill="#7c3aed">'
+            f"{escape(mark['name'])}</text></g>"
+        )
+    return parts
 
 
 def percentile_chart(series: Sequence[Series], *, title: str) -> str:

@@ -162,6 +162,9 @@ class SwarmConfig:
     # Set by `store-harness swarm` for its fault injection (harness.faults).
     epoch_file: str | None = _option(None, "server epochs", web_ui=False)
     faults_json: str | None = _option(None, "faults, for run.json", web_ui=False)
+    #: Set by `store-harness run`: the resolved stages (harness.plan), for the load shape,
+    #: the write rates and the live thresholds; the master adds the run's start to it.
+    plan: str | None = _option(None, "the run's stages, JSON (store-harness run)", web_ui=False)
     live_interval: float = _option(
         2.0, "seconds between live console lines (0: off)", type=float, web_ui=False
     )

@@ -99,6 +99,9 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         info["history_window_s"] = window
         print(f"store-harness: the consistency check covers the first {window:g} s of the run")
     code = _violations(info)
+    if info.get("aborted"):  # a threshold with abort_on_fail stopped it (harness.swarm.staging)
+        print(f"store-harness: stopped early: {info['aborted']['threshold']} breached")
+        code = EXIT_FAILED
     try:
         history = read_history(sorted((run_dir / "history").glob("*.jsonl")))
         capabilities = _store(environment)[1]

@@ -8,7 +8,11 @@ socket exists.
 
 import locust  # noqa: F401  (must come first: gevent monkey-patching)
 
-from harness.swarm import hooks  # noqa: F401  (registers the swarm's event hooks)
+# hooks first: its test_start writes the run.json that staging's adds the stages to.
+from harness.swarm import (
+    hooks,  # noqa: F401  (registers the swarm's event hooks)
+    staging,  # noqa: F401  (stages and live thresholds)
+)
 from harness.swarm.user import StoreParticipant
 
 

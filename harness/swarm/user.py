@@ -35,6 +35,7 @@ from harness.errors import (
     ServerRestarting,
     StoreError,
 )
+from harness.plan.rates import RampedSchedule, write_schedule
 from harness.run.pacing import Schedule
 from harness.run.values import make_value
 from harness.swarm.process import SwarmProcess
@@ -75,7 +76,7 @@ class StoreParticipant(User):
         self.writer = random.random() < self.scenario.writer_fraction
         self._seq = itertools.count(1)
         self._backoff = BACKOFF_FIRST
-        self._schedule: Schedule | None = None
+        self._schedule: Schedule | RampedSchedule | None = None
         #: Set by request_leave (the process's churn, --churn): leave and rejoin first.
         self._leave_requested = False
 
@@ -91,10 +92,13 @@ class StoreParticipant(User):
 
     def _use_scenario_tasks(self) -> None:
         scenario = self.scenario
-        rate = self.process.write_rate_per_participant
-        if rate and self.writer:
-            # Open model: writes are due on a fixed schedule whatever the server does.
-            self._schedule = Schedule(rate, phase=random.random())
+        schedule = write_schedule(
+            self.process.config.plan, self.process.write_rate_per_participant, phase=random.random()
+        )
+        if schedule is not None and self.writer:
+            # Open model: writes are due on a schedule (fixed, or ramping with the stages
+            # of `store-harness run`) whatever the server does.
+            self._schedule = schedule
             self.tasks = [StoreParticipant.paced_write]
             self.wait_time = lambda: 0
         else:

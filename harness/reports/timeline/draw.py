@@ -198,7 +198,10 @@ def svg(scene: Scene, ident: str, *, title: str) -> str:
         f'data-flo="{focus_low}" data-fhi="{focus_high}">'
         f"<title>{escape(title)}</title>",
         f'<defs><clipPath id="{ident}-clip"><rect x="{LEFT}" y="0" width="{plot}" '
-        f'height="{height}"/></clipPath>{_markers(scene, ident)}</defs>',
+        f'height="{height}"/></clipPath>{_markers(scene, ident)}'
+        f'<pattern id="{ident}-hatch" width="8" height="8" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="8" height="8" fill="#f1f5f9"/>'
+        '<line x1="0" y1="0" x2="0" y2="8" stroke="#cbd5e1" stroke-width="3"/></pattern></defs>',
     ]
     for number, (lane, top) in enumerate(zip(scene.lanes, tops, strict=True)):
         lane_h = TICK_ROW + lane.rows * BAR_ROW
@@ -212,6 +215,13 @@ def svg(scene: Scene, ident: str, *, title: str) -> str:
         )
     parts.append('<g class="axis"></g>')
     parts.append(f'<g clip-path="url(#{ident}-clip)">')
+    for start, end in scene.hidden:
+        parts.append(
+            f'<rect class="hidden" data-a="{start}" data-b="{end}" x="{x(start):.1f}" y="{TOP}" '
+            f'width="{max(x(end) - x(start), 2):.1f}" height="{height - TOP}" '
+            f'fill="url(#{ident}-hatch)" data-info="events here are not drawn: '
+            'the page draws only those nearest the counterexample"/>'
+        )
     for found in scene.spans:
         sy = tops[found.lane] + TICK_ROW - 3
         parts.append(

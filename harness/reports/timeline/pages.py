@@ -116,12 +116,13 @@ def _anomaly(
     )
 
 
-#: A quoted value too long to read in a caption (verdict.txt quotes it whole).
-_LONG_QUOTE = re.compile(r"'([^'\n]{48,})'")
+#: A word too long to read in a caption, such as a 1 KB value (verdict.txt has it whole);
+#: the quote or punctuation after it stays.
+_LONG_QUOTE = re.compile(r"(\S{40})\S{8,}?([',.;:)]*)(?=\s|$)")
 
 
 def _cut_quote(found: re.Match[str]) -> str:
-    return f"'{found[1][:40]}…'"
+    return f"{found[1]}…{found[2]}"
 
 
 def anomaly_selection(view: HistoryView, anomaly: Anomaly) -> Selection:

@@ -99,6 +99,8 @@ class Scene:
     high: int = 1
     #: What the arrows are: the checker's recovered order, or observers' sequences.
     order: str = ""
+    #: Stretches of the window whose events were left out to keep the page small.
+    hidden: list[tuple[int, int]] = field(default_factory=list)
     #: The part of the window shown first (zoomed to the highlighted marks), or None: all.
     view: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)

@@ -9,6 +9,7 @@ centre, narrows the window to them, and says so in its notes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -152,16 +153,18 @@ def build(view: HistoryView, selection: Selection, budget: int) -> sc.Scene:
             for i in view.closes.get(conn, ())
             if low <= view.at(i) <= high and i not in chosen
         ]
-    items, low, high, dropped = _cap(items, selection.highlight, low, min(high, view.end), budget)
+    high = min(high, view.end)
+    items, hidden, dropped = _cap(items, selection.highlight, low, high, budget)
     builder = sc.SceneBuilder()
     bars = _place(view, builder, items, selection.highlight)
     scene = builder.finish(low, high)
+    scene.hidden = hidden
     for span in scene.spans:
         span.end = min(span.end, scene.high)
     if dropped:
         scene.notes.append(
             f"{dropped} events of this window are not drawn (at most {budget} a timeline): "
-            "the window was narrowed to the events nearest its centre"
+            "those farthest from the counterexample, in the hatched stretches"
         )
     _arrows(view, selection, scene, bars)
     return scene
@@ -233,22 +236,29 @@ def _items(view: HistoryView, chosen: set[int]) -> list[Item]:
 
 def _cap(
     items: list[Item], highlight: Collection[int], low: int, high: int, budget: int
-) -> tuple[list[Item], int, int, int]:
-    """Keep the highlighted items and the nearest others to the focus, within ``budget``."""
+) -> tuple[list[Item], list[tuple[int, int]], int]:
+    """Keep the highlighted items, then those nearest a highlighted instant, within ``budget``.
+
+    Returns the items kept, the stretches of the window whose events were left
+    out (drawn as such, never as a quiet stretch), and how many events were left out.
+    """
     count = sum(1 + (done is not None) for *_, done in items)
     if count <= budget:
-        return items, low, high, 0
+        return items, [], 0
     marked = [i for i in items if i[2] in highlight or i[3] in highlight]
-    focus = [t for i in marked for t in (i[0], i[1]) if t != INF] or [(low + high) // 2]
-    centre = (min(focus) + max(focus)) // 2
+    instants = sorted({t for i in marked for t in (i[0], i[1]) if t != INF}) or [(low + high) // 2]
 
     def distance(item: Item) -> int:
-        return max(0, item[0] - centre, centre - min(item[1], INF - 1))
+        start, end = item[0], min(item[1], INF - 1)
+        at = bisect_left(instants, start)
+        if at < len(instants) and instants[at] <= end:
+            return 0  # a highlighted instant falls inside it
+        near = [instants[j] for j in (at - 1, at) if 0 <= j < len(instants)]
+        return min(max(start - t, t - end) for t in near)
 
     others = sorted((i for i in items if i not in marked), key=distance)
-    kept = list(marked)
     room = budget - sum(1 + (done is not None) for *_, done in marked)
-    cut = None
+    kept, cut = list(marked), None
     for item in others:
         size = 1 + (item[3] is not None)
         if size > room:
@@ -256,12 +266,19 @@ def _cap(
             break
         kept.append(item)
         room -= size
+    hidden: list[tuple[int, int]] = []
     if cut is not None:
-        # Everything nearer the centre than the first item left out is drawn.
-        low, high = max(low, centre - cut), min(high, centre + cut)
         kept = [i for i in kept if i in marked or distance(i) < cut]
+        # Everything nearer a highlighted instant than the first item left out is drawn.
+        edge = low
+        for t in instants:
+            if t - cut > edge:
+                hidden.append((edge, t - cut))
+            edge = max(edge, t + cut)
+        if edge < high:
+            hidden.append((edge, high))
     dropped = count - sum(1 + (done is not None) for *_, done in kept)
-    return kept, low, high, dropped
+    return kept, hidden, dropped
 
 
 def _outcome(reply: object) -> str:

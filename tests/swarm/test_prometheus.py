@@ -20,6 +20,14 @@ from harness.cli import main
 SWARM_TIMEOUT_S = 150
 
 
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "store-harness.json"
+
+
+def dashboard_queries() -> list[str]:
+    panels = orjson.loads(DASHBOARD.read_bytes())["panels"]
+    return [target["expr"] for panel in panels for target in panel.get("targets", [])]
+
+
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[tuple[PrometheusServer, int]]:
     """A real Prometheus scraping 127.0.0.1:PORT every second, and PORT."""
@@ -58,6 +66,9 @@ def test_prometheus_scrapes_a_running_swarm_whose_notify_series_end_at_report_js
             live = server.value('store_harness_requests_total{operation="notify"}')
             time.sleep(0.25)
         running = swarm.poll() is None
+        if live:  # every query of the dashboard is PromQL this Prometheus runs
+            for expr in dashboard_queries():
+                server.query(expr.replace("$__rate_interval", "5s").replace("$instance", ".*"))
         output, _ = swarm.communicate(timeout=SWARM_TIMEOUT_S)
     finally:
         if swarm.poll() is None:

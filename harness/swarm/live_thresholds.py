@@ -195,7 +195,8 @@ class LiveThresholds:
             if snapshot.t <= window_start and snapshot.t >= so_far.t:
                 then = snapshot
         whole = "the run so far" if threshold.stage is None else f"stage {threshold.stage} so far"
-        judged = [(then, f"the last {threshold.window_s:g}s")]
+        # Until a window's length has passed, the window is the run (or stage) so far.
+        judged = [(then, f"the last {threshold.window_s:g}s" if then is not so_far else whole)]
         if then is not so_far:
             judged.append((so_far, whole))
         for base, over in judged:

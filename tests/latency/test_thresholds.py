@@ -10,7 +10,13 @@ from harness.cli import main
 from harness.errors import HarnessUsageError
 from harness.latency.histograms import new_histogram
 from harness.latency.log import LatencyLog
-from harness.latency.thresholds import evaluate, gather, load_slo_file, parse_threshold
+from harness.latency.thresholds import (
+    evaluate,
+    gather,
+    load_slo_file,
+    parse_threshold,
+    threshold_from_entry,
+)
 from harness.run.directory import write_run_json
 
 
@@ -114,3 +120,54 @@ def test_a_bad_threshold_is_a_usage_error_exit_2(run_dir: Path, tmp_path: Path, 
 def test_a_missing_run_directory_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "lower", "stage"),
+    [
+        ("notify.rate>1000/s", 1000, True, None),
+        ("set.rate<=50/s", 50, False, None),
+        ("notify.p99<50ms@storm", 50_000, False, "storm"),
+        ("fanout.p99.9<1s @bursts.burst-1", 1_000_000, False, "bursts.burst-1"),
+    ],
+)
+def test_rates_and_stage_scopes_parse(text: str, limit: float, lower: bool, stage: str) -> None:
+    threshold = parse_threshold(text)
+    assert (threshold.limit, threshold.lower_bound, threshold.stage) == (limit, lower, stage)
+
+
+def test_a_rate_floor_holds_above_it_and_a_stage_covers_its_preset_parts() -> None:
+    floor = parse_threshold("notify.rate>1000/s@bursts")
+    assert floor.holds(1001) and not floor.holds(1000)
+    assert floor.covers("bursts") and floor.covers("bursts.burst-2")
+    assert not floor.covers("burstsier")
+    assert "measured 12/s" in evaluate([floor], {}, None, {"notify": 12.0})[0].describe()
+
+
+@pytest.mark.parametrize(
+    ("entry", "complaint"),
+    [
+        ({"threshold": "notify.rate>5ms"}, "a rate is per second"),
+        ({"threshold": "notify.p99<5ms", "abort_on_fail": "yes"}, "true or false"),
+        ({"threshold": "notify.p99<5ms", "window": "0s"}, "window of"),
+        ({"threshold": "notify.p99<5ms", "delay": "later"}, "delay of"),
+        ({"threshold": "notify.p99<5ms", "abort": True}, "unknown key 'abort'"),
+        ({"threshold": "notify.p99<5ms@a", "stage": "b"}, "names stage 'a'"),
+        ({"abort_on_fail": True}, "needs threshold"),
+    ],
+)
+def test_bad_threshold_tables(entry: dict, complaint: str) -> None:
+    with pytest.raises(HarnessUsageError, match=complaint):
+        threshold_from_entry(entry)
+
+
+def test_a_table_entry_carries_its_live_options(tmp_path: Path) -> None:
+    slo = tmp_path / "slo.toml"
+    slo.write_text('thresholds = ["errors<1%"]\n[[more]]\nx = 1\n')
+    assert [t.text for t in load_slo_file(slo)] == ["errors<1%"]
+    table = threshold_from_entry(
+        {"threshold": "notify.p99<50ms", "abort_on_fail": True, "delay": "5s", "window": 20,
+         "stage": "storm"}
+    )  # fmt: skip
+    assert (table.abort_on_fail, table.delay_s, table.window_s) == (True, 5, 20)
+    assert table.text == "notify.p99<50ms@storm" and table.stage == "storm"

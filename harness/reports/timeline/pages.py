@@ -14,7 +14,7 @@ from harness import __version__
 from harness.checker.operations import INF
 from harness.checker.verdict import KINDS, Anomaly, Verdict
 from harness.errors import HarnessUsageError
-from harness.history.reader import History
+from harness.history.reader import History, paused_gc
 from harness.reports.timeline import draw
 from harness.reports.timeline.select import HistoryView, KeyName, Selection, build
 from harness.run.directory import write_text
@@ -49,6 +49,11 @@ def verdict_page(history: History, verdict: Verdict, *, source: str) -> str:
     ``verdict`` must be what :func:`harness.checker.check` returned for this very
     ``history`` object: counterexample events are found by identity.
     """
+    with paused_gc():  # millions of small objects, freed together: as the checker does
+        return _verdict_page(history, verdict, source)
+
+
+def _verdict_page(history: History, verdict: Verdict, source: str) -> str:
     view = HistoryView(history)
     examples = sorted(verdict.examples.items())
     budget = MAX_PAGE_EVENTS // max(len(examples), 1)
@@ -153,6 +158,18 @@ def explain_page(
     source: str,
 ) -> str:
     """One key's timeline in a window (seconds from the first recorded event)."""
+    with paused_gc():
+        return _explain_page(history, key, session, start_s, end_s, source)
+
+
+def _explain_page(
+    history: History,
+    key: str,
+    session: str | None,
+    start_s: float | None,
+    end_s: float | None,
+    source: str,
+) -> str:
     view = HistoryView(history)
     matching = [k for k in view.by_key if k[1] == key and session in (None, k[0])]
     if not matching:

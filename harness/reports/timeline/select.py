@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from harness.checker.model import REGISTER
 from harness.checker.operations import INF, Partitioned, Write
-from harness.checker.order import check_order
+from harness.checker.order import KeyOrder, check_order
 from harness.history.events import Closed, Done, Invoke, Update, Violation
 from harness.history.reader import History
 from harness.protocol.kinds import STOP_OBSERVING
@@ -49,6 +49,7 @@ class HistoryView:
         #: so an observer active across a window is drawn in it.
         self.ended_by: dict[int, int | None] = {}
         self._parts: Partitioned | None = None
+        self._orders: dict[KeyName, KeyOrder] = {}
         self._index()
 
     def _index(self) -> None:
@@ -102,6 +103,15 @@ class HistoryView:
         if self._parts is None:
             self._parts = REGISTER.partition(self.history)
         return self._parts
+
+    def order(self, key: KeyName) -> KeyOrder | None:
+        """What the checker's order check recovers for ``key`` (once per key and page)."""
+        if key not in self._orders:
+            history = self.parts.keys.get(key)
+            if history is None:
+                return None
+            self._orders[key] = check_order(history, lambda anomaly: None)
+        return self._orders[key]
 
     def at(self, index: int) -> int:
         return self.times[index] - self.origin
@@ -313,9 +323,9 @@ def _arrows(
     described = []
     for key in sorted(selection.keys):
         history = view.parts.keys.get(key)
-        if history is None or not history.writes:
+        order = view.order(key)
+        if history is None or order is None or len(bars) < 2:
             continue
-        order = check_order(history, lambda anomaly: None)
         if order.chain is not None:
             drawn = len(scene.arrows)
             sc.chain_arrows(scene, order.chain, bar_of)

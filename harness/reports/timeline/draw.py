@@ -119,7 +119,7 @@ SCRIPT = r"""
       var act=ev.target.dataset.act; if(!act){return;}
       if(act==='in'){zoom(0.5);} else if(act==='out'){zoom(2);}
       else if(act==='fit'){v0=lo;v1=hi;draw();}
-      else if(act==='focus'){var f0=+d.flo,f1=+d.fhi,pad=Math.max((f1-f0)*0.75,(hi-lo)/40,1);
+      else if(act==='focus'){var f0=+d.flo,f1=+d.fhi,pad=Math.max((f1-f0)*0.75,(hi-lo)/6,1);
         v0=f0-pad;v1=f1+pad;draw();}
     });
     svg.tlZoom=zoom; draw();

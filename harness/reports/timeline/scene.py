@@ -117,8 +117,10 @@ class Scene:
     def zoom_to_focus(self) -> None:
         """Show the highlighted marks first, with some of the window around them."""
         low, high = self.focus()
-        pad = max((high - low) * 3 // 4, (self.high - self.low) // 40, 1)
-        self.view = (max(self.low, low - pad), min(self.high, high + pad))
+        pad = max((high - low) * 3 // 4, (self.high - self.low) // 6, 1)
+        view = (max(self.low, low - pad), min(self.high, high + pad))
+        # Zoomed to a third of the window or more, the rest is context worth seeing at once.
+        self.view = view if (view[1] - view[0]) * 3 < self.high - self.low else None
 
 
 def quote(event: Event) -> str:

@@ -2,8 +2,9 @@
 
 run.json's ``plan`` holds the stages (seconds from ``origin``, the run's start as
 Unix time); the latency files hold one histogram a wall-clock second. A threshold
-scoped ``@stage`` is judged on the seconds of the stages in its scope, a rate
-threshold on counts per second, and a threshold that stopped the run (run.json's
+scoped ``@stage`` is judged on the seconds of the stages in its scope (to the
+second: the seconds a stage starts and ends in count), a rate threshold on
+counts per second, and a threshold that stopped the run (run.json's
 ``aborted``) fails whatever the whole run measured.
 """
 
@@ -55,8 +56,9 @@ def _spans(threshold: Threshold, info: dict[str, Any]) -> list[Span]:
 
 
 def _inside(second: int, spans: Iterable[Span]) -> bool:
-    middle = second + 0.5
-    return any(low <= middle < high for low, high in spans)
+    """Whether the wall-clock second overlaps a span: histograms are whole seconds, so
+    a stage's figures take in the seconds it starts and ends in."""
+    return any(second < high and second + 1 > low for low, high in spans)
 
 
 def _scoped(threshold: Threshold, run: Any) -> Outcome:
@@ -65,7 +67,9 @@ def _scoped(threshold: Threshold, run: Any) -> Outcome:
         return Outcome(threshold, None)
     latency = run.latency
     figures, rates = {}, {}
-    seconds = sum(high - low for low, high in spans)
+    first = int(min(low for low, _ in spans))
+    last = int(max(high for _, high in spans))
+    seconds = sum(1 for t in range(first, last + 1) if _inside(t, spans)) or 1
     for metric in METRICS:
         per_second = latency.intervals.get(metric, {})
         histogram = merge(h for t, h in per_second.items() if _inside(t, spans))

@@ -36,6 +36,7 @@ from harness.errors import (
     StoreError,
 )
 from harness.plan.rates import RampedSchedule, write_schedule
+from harness.plan.rates import RampedSchedule, write_schedule
 from harness.run.pacing import Schedule
 from harness.run.values import make_value
 from harness.swarm.process import SwarmProcess
@@ -44,6 +45,8 @@ _participant_numbers = itertools.count(1)
 
 #: Reconnect backoff: doubles from the first to the last, in seconds.
 BACKOFF_FIRST, BACKOFF_LAST = 0.1, 5.0
+#: A paced write this close to its due time sleeps the rest in the task.
+PACED_EARLY_S = 0.05
 
 
 class StoreParticipant(User):
@@ -100,7 +103,9 @@ class StoreParticipant(User):
             # of `store-harness run`) whatever the server does.
             self._schedule = schedule
             self.tasks = [StoreParticipant.paced_write]
-            self.wait_time = lambda: 0
+            # Wait for the next send in locust's wait, not in the task: a participant
+            # that is waiting stops at once when locust lowers the count (leave-at-end).
+            self.wait_time = lambda: Schedule.wait_s(schedule.peek())
         else:
             weights = [
                 (StoreParticipant.write_random, scenario.weight_set if self.writer else 0),
@@ -255,6 +260,8 @@ class StoreParticipant(User):
 
     def paced_write(self) -> None:
         assert self._schedule is not None
+        if Schedule.wait_s(self._schedule.peek()) > PACED_EARLY_S:
+            return  # not due yet (locust's wait woke early, or the first task): wait again
         due = self._schedule.next_due()
         gevent.sleep(Schedule.wait_s(due))
         client = self.ensure_connected()

@@ -175,3 +175,25 @@ def test_a_file_without_stages_is_one_stage_of_its_participants_and_run_time(
 def test_every_example_resolves(example: Path, capsys) -> None:
     assert main(["run", "--dry-run", str(example)]) == 0
     assert "stage(s)" in capsys.readouterr().out
+
+
+def test_distribution_needs_a_reachable_server_and_a_worker_needs_the_block(
+    tmp_path: Path, capsys
+) -> None:
+    flat = 'participants = 4\nrun_time = "5s"\n'
+    path = write(tmp_path, flat + '[distribution]\nmaster = "127.0.0.1:5557"\nworkers = 2\n')
+    assert main(["run", "--dry-run", str(path), "--processes", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "master at 127.0.0.1:5557, waiting up to 1m for 2 worker machine(s) of 3" in out
+    assert main(["run", str(path)]) == 2
+    assert "[distribution] needs url" in capsys.readouterr().err
+    alone = write(tmp_path, flat)
+    assert main(["run", str(alone), "--worker"]) == 2
+    assert "--worker needs a [distribution] block" in capsys.readouterr().err
+
+
+def test_the_readme_shows_the_join_storm_example_as_it_is() -> None:
+    readme = Path("README.md").read_text()
+    shown = readme.split("this is `examples/join-storm.toml`:\n\n```toml\n")[1].split("```")[0]
+    example = Path("examples/join-storm.toml").read_text()
+    assert shown == example[example.index("scenario = ") :]

@@ -22,7 +22,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "swarm": ("swarm", "a locust swarm of participants, judged at the end"),
     "sweep": ("sweep", "the same swarm at several participant counts, charted"),
     "run": ("run", "the test a TOML file describes: stages, thresholds that stop a run"),
-    "run": ("run", "the test a TOML file describes: stages, thresholds that stop a run"),
     "conformance": ("conformance", "run the conformance suite against servers; graded reports"),
     "check": ("check", "check recorded histories for consistency anomalies"),
     "explain": ("explain", "draw one key's requests and updates in a run on a timeline"),

@@ -36,7 +36,6 @@ from harness.errors import (
     StoreError,
 )
 from harness.plan.rates import RampedSchedule, write_schedule
-from harness.plan.rates import RampedSchedule, write_schedule
 from harness.run.pacing import Schedule
 from harness.run.values import make_value
 from harness.swarm.process import SwarmProcess

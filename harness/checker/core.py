@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.checker import describe
 from harness.checker.limits import check_limits
 from harness.checker.model import REGISTER
-from harness.checker.operations import FAILED, UNKNOWN, KeyHistory, Write
+from harness.checker.operations import FAILED, UNKNOWN, KeyHistory, Partitioned, Write
 from harness.checker.order import check_completeness, check_order
 from harness.checker.realtime import check_convergence, check_with_order
 from harness.checker.search import DEFAULT_BUDGET, linearizable
@@ -18,7 +18,9 @@ from harness.history.events import Violation
 from harness.history.reader import History, paused_gc
 
 
-class _Collector:
+class Collector:
+    """Anomalies by kind: all counted, the first KEEP_PER_KIND of each kept."""
+
     def __init__(self) -> None:
         self.counts: dict[str, int] = defaultdict(int)
         self.kept: dict[str, list[Anomaly]] = defaultdict(list)
@@ -59,52 +61,97 @@ def check(
 
 def _check(history: History, search_budget: int, per_key_order: bool, notes: list[str]) -> Verdict:
     parts = REGISTER.partition(history)
-    report = _Collector()
-    stats = {"events": len(history.events), "keys": len(parts.keys)}
-    ambiguous = outside = searched = undecided = delivered = quiet = refusals = 0
+    report = Collector()
+    tally: Counter[str] = Counter()
     _check_violations(parts.violations, report)
     for key_history in parts.keys.values():
-        _check_values_read(key_history, report)
-        if not per_key_order:  # convergence only: no one order of updates is owed
-            quiet += check_convergence(key_history, None, report)
-            continue
-        order = check_order(key_history, report)
-        ambiguous += order.ambiguous_updates
-        delivered += check_completeness(key_history, order, report)
-        chain = order.chain
-        if chain is not None:
-            before = report.total
-            found_ambiguous, found_outside = check_with_order(key_history, chain, report)
-            ambiguous += found_ambiguous
-            outside += found_outside
-            if report.total == before and not _covers_reads(key_history, chain):
-                # The order cannot say when those writes took effect (if they did);
-                # the search can, though blind to observers: it adds what it proves.
-                outcome = _search(key_history, search_budget, report)
-                searched += 1
-                undecided += outcome is None
-        elif not order.broken:
-            outcome = _search(key_history, search_budget, report)
-            searched += bool(key_history.reads)
-            undecided += outcome is None
-        quiet += check_convergence(key_history, chain, report)
+        judge_key(key_history, search_budget, per_key_order, report, tally)
     by_session: dict[str, list[KeyHistory]] = defaultdict(list)
     for key_history in parts.keys.values():
         by_session[key_history.session].append(key_history)
     for session, histories in by_session.items():
-        if session in parts.max_keys:
-            refusals += check_limits(session, histories, parts.max_keys[session], report)
-        elif any(w.code == "KEY_LIMIT_EXCEEDED" for h in histories for w in h.writes):
-            notes.append(
-                f"session {session!r}: no join recorded, so its key limit is unknown "
-                "and KEY_LIMIT_EXCEEDED refusals were not judged"
-            )
+        judge_session(session, histories, parts.max_keys.get(session), report, tally, notes)
+    stats = {"events": len(history.events), "keys": len(parts.keys)}
+    return conclude(
+        report, tally, stats, parts, search_budget, notes, history.truncated, bool(history.events)
+    )
+
+
+def judge_key(
+    key_history: KeyHistory,
+    search_budget: int,
+    per_key_order: bool,
+    report: Collector,
+    tally: Counter[str],
+) -> None:
+    """Every check of one (session, key) but the session-wide limits; counts go to ``tally``.
+
+    Keys never constrain each other, so this is the whole of the per-key work,
+    shared by :func:`check` and the streaming checker (:mod:`harness.checker.stream`).
+    """
+    _check_values_read(key_history, report)
+    if not per_key_order:  # convergence only: no one order of updates is owed
+        tally["quiet"] += check_convergence(key_history, None, report)
+        return
+    order = check_order(key_history, report)
+    tally["ambiguous"] += order.ambiguous_updates
+    tally["delivered"] += check_completeness(key_history, order, report)
+    chain = order.chain
+    if chain is not None:
+        before = report.total
+        found_ambiguous, found_outside = check_with_order(key_history, chain, report)
+        tally["ambiguous"] += found_ambiguous
+        tally["outside"] += found_outside
+        if report.total == before and not _covers_reads(key_history, chain):
+            # The order cannot say when those writes took effect (if they did);
+            # the search can, though blind to observers: it adds what it proves.
+            outcome = _search(key_history, search_budget, report)
+            tally["searched"] += 1
+            tally["undecided"] += outcome is None
+    elif not order.broken:
+        outcome = _search(key_history, search_budget, report)
+        tally["searched"] += bool(key_history.reads)
+        tally["undecided"] += outcome is None
+    tally["quiet"] += check_convergence(key_history, chain, report)
+
+
+def judge_session(
+    session: str,
+    histories: list[KeyHistory],
+    max_keys: int | None,
+    report: Collector,
+    tally: Counter[str],
+    notes: list[str],
+) -> None:
+    """The key limit of one session, judged over its keys' writes (the rest is unused)."""
+    if max_keys is not None:
+        tally["refusals"] += check_limits(session, histories, max_keys, report)
+    elif any(w.code == "KEY_LIMIT_EXCEEDED" for h in histories for w in h.writes):
+        notes.append(
+            f"session {session!r}: no join recorded, so its key limit is unknown "
+            "and KEY_LIMIT_EXCEEDED refusals were not judged"
+        )
+
+
+def conclude(
+    report: Collector,
+    tally: Counter[str],
+    stats: dict[str, int],
+    parts: Partitioned,
+    search_budget: int,
+    notes: list[str],
+    truncated: list[str],
+    any_events: bool,
+) -> Verdict:
+    """The verdict from what the checks found; ``parts`` gives the counts that span keys."""
+    ambiguous, outside = tally["ambiguous"], tally["outside"]
+    searched, undecided = tally["searched"], tally["undecided"]
     stats.update(
         requests=parts.requests,
         updates=parts.updates,
-        deliveries_checked=delivered,
-        quiescent_gets=quiet,
-        refusals_judged=refusals,
+        deliveries_checked=tally["delivered"],
+        quiescent_gets=tally["quiet"],
+        refusals_judged=tally["refusals"],
         keys_searched=searched,
         violations=len(parts.violations),
     )
@@ -135,14 +182,14 @@ def _check(history: History, search_budget: int, per_key_order: bool, notes: lis
             f"{parts.domains} clock domains (machines): times were compared only "
             "within one domain, so checks across machines are weaker"
         )
-    if history.truncated:
-        notes.append("lines cut short by a crash were skipped: " + ", ".join(history.truncated))
+    if truncated:
+        notes.append("lines cut short by a crash were skipped: " + ", ".join(truncated))
     examples = {kind: min(kept, key=lambda a: len(a.events)) for kind, kept in report.kept.items()}
     if report.counts:
         result = Result.INVALID
-    elif undecided or not history.events:
+    elif undecided or not any_events:
         result = Result.UNKNOWN
-        if not history.events:
+        if not any_events:
             notes.append("the history holds no events")
     else:
         result = Result.VALID
@@ -160,7 +207,7 @@ def _check(history: History, search_budget: int, per_key_order: bool, notes: lis
 _NAMED_VIOLATIONS = {kind for kind, (check, _, _) in KINDS.items() if check == "protocol"}
 
 
-def _check_violations(violations: list[Violation], report: _Collector) -> None:
+def _check_violations(violations: list[Violation], report: Collector) -> None:
     """Every frame a participant's client saw break the spec is an anomaly in itself.
 
     The client failed that connection at once, so nothing else in the history
@@ -188,7 +235,7 @@ def _quote(frame: str, limit: int = 300) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(frame)} characters in all)"
 
 
-def _check_values_read(history: KeyHistory, report: _Collector) -> None:
+def _check_values_read(history: KeyHistory, report: Collector) -> None:
     """A get may only return a value some set wrote and the server accepted."""
     statuses: dict[str | None, set[str]] = defaultdict(set)
     for write in history.writes:
@@ -227,7 +274,7 @@ def _covers_reads(history: KeyHistory, chain: list[Any]) -> bool:
     return not any(r.value in unchained for r in history.reads)
 
 
-def _search(history: KeyHistory, budget: int, report: _Collector) -> bool | None:
+def _search(history: KeyHistory, budget: int, report: Collector) -> bool | None:
     ops = [w for w in history.writes if w.status != FAILED]
     if not history.reads or not ops:
         return True  # writes alone are always linearizable; gets of a never-written key are null

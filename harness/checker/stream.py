@@ -1,0 +1,233 @@
+"""The streaming checker: a whole run judged key by key from segments on disk.
+
+    checker = StreamChecker("run/segments")
+    checker.feed_file("run/history/worker1.jsonl")   # as often as the file grows
+    checker.finish_file("run/history/worker1.jsonl")
+    verdict = checker.verdict()                       # the same verdict check() gives
+
+:func:`harness.checker.check` holds a whole history in memory, about 560 bytes
+an event, so a swarm used to judge only its first minute. This checker holds
+one key's history at a time: events are routed, as they are read, to per-key
+segment files (:mod:`harness.history.segments`), and each key is then loaded,
+partitioned and judged by the very per-key step ``check`` runs
+(:func:`harness.checker.core.judge_key`), then dropped. Only the key limit
+spans keys: a session's writes are kept until its keys are judged, so keys are
+judged session by session.
+
+Design, chosen by measurement (README, "The streaming checker"): per-key
+segments rather than windows inside a key. Windows that close at a watermark
+would bound memory by the open window, but the checks they would have to carry
+across windows (the write order, unknown-outcome writes that may still take
+effect, observers owed writes while active, quiescent gets for convergence, the
+linearizability search's state) are every check there is, and the property
+tests demand the same verdict as ``check``. Judging whole keys gives that by
+construction: the segment of a key, partitioned, is exactly the key history
+``check`` builds. Its bound is the largest key's history, not the run's.
+
+While the run goes on, :meth:`StreamChecker.judge_so_far` judges keys on the
+history so far, cut at a watermark: every file read up to it, a request still
+waiting for its reply counted as unknown (it may take effect any time later),
+a stopObserving still waiting for its reply left out (updates it is owed may
+still be on their way). What a prefix shows is also in the whole history, so
+anomalies found so far are real; the verdict at the end is the one that counts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from harness.checker.core import Collector, _check_violations, conclude, judge_key, judge_session
+from harness.checker.model import REGISTER
+from harness.checker.operations import KeyHistory, Partitioned
+from harness.checker.search import DEFAULT_BUDGET
+from harness.checker.verdict import Anomaly, Verdict
+from harness.history.events import Done, Event, Invoke
+from harness.history.reader import History, paused_gc
+from harness.history.segments import Segments, SessionKey
+
+
+class StreamChecker:
+    """Feeds history files into per-key segments under ``spill_dir``; judges them."""
+
+    def __init__(
+        self,
+        spill_dir: str | os.PathLike[str],
+        *,
+        search_budget: int = DEFAULT_BUDGET,
+        per_key_order: bool = True,
+        not_promised: Sequence[str] = (),
+    ) -> None:
+        self.segments = Segments(spill_dir)
+        self.search_budget = search_budget
+        self.per_key_order = per_key_order
+        self.not_promised = list(not_promised)
+        #: Anomalies found so far by :meth:`judge_so_far`, kept like a verdict's.
+        self.live = Collector()
+        self._live_seen: set[tuple[str, SessionKey]] = set()
+        self._violations_seen = 0
+        self.first: Anomaly | None = None
+        #: key -> events in its segment when it was last judged so far.
+        self._judged_at: dict[SessionKey, int] = {}
+        #: The largest key judged, in events (its history bounds the memory).
+        self.largest_key = 0
+
+    def feed_file(self, path: str | os.PathLike[str]) -> int:
+        return self.segments.feed_file(path)
+
+    def finish_file(self, path: str | os.PathLike[str]) -> None:
+        self.segments.finish_file(path)
+
+    def feed_history(self, history: History) -> None:
+        """Events already read (a test's, or a recorder's kept in memory)."""
+        for clock in history.clocks:
+            self.segments.history.clocks.append(clock)
+        self.segments.history.truncated.extend(history.truncated)
+        self.segments.feed(history.events)
+
+    # --- the verdict -------------------------------------------------------------------
+
+    def verdict(self) -> Verdict:
+        """Every key judged on its whole history (call once the files are complete)."""
+        segments = self.segments
+        segments.finish()
+        report = Collector()
+        tally: Counter[str] = Counter()
+        notes = list(self.not_promised)
+        _check_violations(segments.violations, report)
+        by_session: dict[str, list[SessionKey]] = defaultdict(list)
+        for session_key in segments.keys:
+            by_session[session_key[0]].append(session_key)
+        with paused_gc():
+            for session, keys in by_session.items():
+                # Only writes are kept for the session's key limit; the rest goes.
+                kept: list[KeyHistory] = []
+                for session_key in keys:
+                    key_history = self._key_history(session_key)
+                    judge_key(key_history, self.search_budget, self.per_key_order, report, tally)
+                    kept.append(KeyHistory(session, key_history.key, key_history.writes))
+                    del key_history
+                max_keys = segments.max_keys.get(session)
+                judge_session(session, kept, max_keys, report, tally, notes)
+        stats = {"events": segments.events, "keys": len(segments.keys)}
+        parts = Partitioned(
+            {},
+            segments.max_keys,
+            len(segments.history.clocks),
+            segments.requests,
+            segments.updates,
+            segments.violations,
+        )
+        truncated = segments.history.truncated
+        return conclude(
+            report, tally, stats, parts, self.search_budget, notes, truncated, segments.events > 0
+        )
+
+    def _key_history(self, session_key: SessionKey, history: History | None = None) -> KeyHistory:
+        if history is None:
+            history = self.segments.load(session_key)
+        self.largest_key = max(self.largest_key, len(history.events))
+        parts = REGISTER.partition(history)
+        found = parts.keys.get(session_key)
+        return found if found is not None else KeyHistory(*session_key)
+
+    # --- anomalies so far ---------------------------------------------------------------
+
+    def judge_so_far(self, *, growth: float = 0.5, budget_s: float = 1.0) -> int:
+        """Judge keys on the history read so far; how many keys were judged.
+
+        A key is judged again once it grew by ``growth`` (a fraction) since it last
+        was, so the work stays a constant times one judgement of the run; at most
+        ``budget_s`` seconds a call (the rest wait for the next). Anomalies go to
+        :attr:`live`, each (key, kind) once however often it is found again.
+        """
+        segments = self.segments
+        fresh = segments.violations[self._violations_seen :]
+        self._violations_seen += len(fresh)
+        _check_violations(fresh, self._record)
+        marks = segments.watermarks()
+        if not marks:
+            return 0
+        deadline = time.monotonic() + budget_s
+        judged = 0
+        for session_key, segment in list(segments.keys.items()):
+            last = self._judged_at.get(session_key, 0)
+            if segment.events == last or segment.events < last * (1 + growth):
+                continue
+            if time.monotonic() > deadline:
+                break
+            self._judged_at[session_key] = segment.events
+            history = segments.load(session_key)
+            pending = [
+                call
+                for call, _ in segments.in_flight.values()
+                if call.op == "set" and (call.session or "", call.key or "") == session_key
+            ]
+            history.events = _so_far([*history.events, *pending], marks)
+            found = Collector()
+            with paused_gc():
+                key_history = self._key_history(session_key, history)
+                judge_key(key_history, self.search_budget, self.per_key_order, found, Counter())
+            for kind, kept in found.kept.items():
+                if (kind, session_key) not in self._live_seen:
+                    self._live_seen.add((kind, session_key))
+                    self._record(kept[0])
+            judged += 1
+        return judged
+
+    def _record(self, anomaly: Anomaly) -> None:
+        if self.first is None:
+            self.first = anomaly
+        self.live(anomaly)
+
+    @property
+    def anomalies_so_far(self) -> int:
+        """Anomalies found so far (read-only; the metrics exporter reads it)."""
+        return self.live.total
+
+
+def _so_far(events: list[Event], marks: dict[int, int]) -> list[Event]:
+    """The events recorded by the watermark of their clock domain, as a history cut there.
+
+    A request answered after it has no reply yet (its outcome is unknown), an
+    update received after it has not arrived, and a stopObserving not yet
+    answered is left out: the updates it is owed may still be on their way.
+    """
+    kept = [e for e in events if e.time <= marks.get(e.domain, -1)]
+    answered = {(e.conn, e.request) for e in kept if type(e) is Done}
+    return [
+        e
+        for e in kept
+        if type(e) is not Invoke or e.op != "stop" or (e.conn, e.request) in answered
+    ]
+
+
+def check_files(
+    paths: Iterable[str | os.PathLike[str]],
+    spill_dir: str | os.PathLike[str],
+    *,
+    search_budget: int = DEFAULT_BUDGET,
+    per_key_order: bool = True,
+    not_promised: Sequence[str] = (),
+    keep: bool = False,
+) -> Verdict:
+    """``check(read_history(paths))``, in the memory of one key's history.
+
+    The segments go to ``spill_dir`` and are removed after, unless ``keep``.
+    """
+    checker = StreamChecker(
+        spill_dir,
+        search_budget=search_budget,
+        per_key_order=per_key_order,
+        not_promised=not_promised,
+    )
+    try:
+        for path in paths:
+            checker.finish_file(Path(path))
+        return checker.verdict()
+    finally:
+        if not keep:
+            checker.segments.remove()

@@ -102,22 +102,22 @@ def read_history(paths: Iterable[str | os.PathLike[str]]) -> History:
 
 
 def _read_lines(path: Path, history: History) -> Iterator[dict[str, Any]]:
+    # Line by line, so only the events stay in memory, not the file's text as well.
     try:
-        data = path.read_bytes()
+        file = path.open("rb")
     except OSError as exc:
         raise HistoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    lines = data.split(b"\n")
-    last = len(lines) - 1
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            if number - 1 == last:  # no newline after it: the writer died mid-line
-                history.truncated.append(f"{path}: line {number}")
+    with file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
                 continue
-            raise HistoryError(f"{path}: line {number}: not JSON ({exc})") from None
-        if not isinstance(event, dict):
-            raise HistoryError(f"{path}: line {number}: not a JSON object")
-        yield event
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if not line.endswith(b"\n"):  # the last line, cut short: the writer died
+                    history.truncated.append(f"{path}: line {number}")
+                    continue
+                raise HistoryError(f"{path}: line {number}: not JSON ({exc})") from None
+            if not isinstance(event, dict):
+                raise HistoryError(f"{path}: line {number}: not a JSON object")
+            yield event

@@ -17,14 +17,15 @@ GOLDEN = sorted((Path(__file__).parents[1] / "checker" / "golden").glob("*.jsonl
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[p.name for p in GOLDEN])
-def test_golden_lines_decode_and_encode_byte_for_byte(path: Path) -> None:
+def test_golden_lines_decode_and_encode_without_loss(path: Path) -> None:
+    # Every field comes back with its value; only the order of the keys may differ.
     lines = [line for line in path.read_bytes().splitlines() if line.strip()]
     history = read_history([path])
     assert len(history.headers) + len(history.events) == len(lines)
     encoded = [event.to_json() for event in [*history.headers, *history.events]]
     # Headers come first in each file, so sorting by kind keeps each line's position.
     by_line = sorted(lines, key=lambda line: orjson.loads(line)["ev"] != "header")
-    assert [orjson.dumps(e) for e in encoded] == [orjson.dumps(orjson.loads(x)) for x in by_line]
+    assert encoded == [orjson.loads(line) for line in by_line]
 
 
 def test_each_kind_decodes_to_its_type_with_the_domain() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from typing import Any
 
@@ -130,6 +131,31 @@ class DroppedNotificationServer(ReferenceServer):
         self._writes += 1
         if self._writes % 10:
             super().notify(session, key, value, writer)
+
+
+class LateDroppedUpdatesServer(ReferenceServer):
+    """Correct for ``fault_after_s`` seconds, then one update in a hundred is lost on the
+    way to its observers (R4.1), as a leak that starts late in a soak would: a history
+    window of the run's first seconds sees nothing wrong. ``after(seconds)`` makes one
+    with another delay."""
+
+    fault_after_s = 40.0
+
+    @classmethod
+    def after(cls, seconds: float) -> type[LateDroppedUpdatesServer]:
+        return type(cls.__name__, (cls,), {"fault_after_s": seconds})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._started = time.monotonic()
+        self._late_writes = 0
+
+    def notify(self, session: Session, key: str, value: str | None, writer: Participant) -> None:
+        if time.monotonic() - self._started >= self.fault_after_s:
+            self._late_writes += 1
+            if self._late_writes % 100 == 0:
+                return
+        super().notify(session, key, value, writer)
 
 
 class HeadOfLineBlockingServer(ReferenceServer):

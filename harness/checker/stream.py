@@ -47,7 +47,7 @@ from harness.checker.search import DEFAULT_BUDGET
 from harness.checker.verdict import Anomaly, Verdict
 from harness.history.events import Done, Event, Invoke
 from harness.history.reader import History, paused_gc
-from harness.history.segments import Segments, SessionKey
+from harness.history.segments import WATERMARK_MARGIN_NS, Segments, SessionKey
 
 
 class StreamChecker:
@@ -60,8 +60,9 @@ class StreamChecker:
         search_budget: int = DEFAULT_BUDGET,
         per_key_order: bool = True,
         not_promised: Sequence[str] = (),
+        margin_ns: int = WATERMARK_MARGIN_NS,
     ) -> None:
-        self.segments = Segments(spill_dir)
+        self.segments = Segments(spill_dir, margin_ns=margin_ns)
         self.search_budget = search_budget
         self.per_key_order = per_key_order
         self.not_promised = list(not_promised)
@@ -70,8 +71,9 @@ class StreamChecker:
         self._live_seen: set[tuple[str, SessionKey]] = set()
         self._violations_seen = 0
         self.first: Anomaly | None = None
-        #: key -> events in its segment when it was last judged so far.
-        self._judged_at: dict[SessionKey, int] = {}
+        #: key -> (events in its segment, when, seconds it took) at its last judgement so far.
+        self._judged_at: dict[SessionKey, tuple[int, float, float]] = {}
+        self._turn = 0
         #: The largest key judged, in events (its history bounds the memory).
         self.largest_key = 0
 
@@ -136,13 +138,16 @@ class StreamChecker:
 
     # --- anomalies so far ---------------------------------------------------------------
 
-    def judge_so_far(self, *, growth: float = 0.5, budget_s: float = 1.0) -> int:
+    def judge_so_far(
+        self, *, growth: float = 0.5, every_s: float = 5.0, budget_s: float = 1.0
+    ) -> int:
         """Judge keys on the history read so far; how many keys were judged.
 
-        A key is judged again once it grew by ``growth`` (a fraction) since it last
-        was, so the work stays a constant times one judgement of the run; at most
-        ``budget_s`` seconds a call (the rest wait for the next). Anomalies go to
-        :attr:`live`, each (key, kind) once however often it is found again.
+        A key that grew is judged again ``every_s`` seconds while one judgement of
+        it takes under ``budget_s``; a larger key only once it grew by ``growth`` (a
+        fraction) since it last was, so the work on it stays a constant times one
+        judgement of the run. At most about ``budget_s`` seconds a call, keys in
+        turn. Anomalies go to :attr:`live`, each (key, kind) once.
         """
         segments = self.segments
         fresh = segments.violations[self._violations_seen :]
@@ -151,15 +156,22 @@ class StreamChecker:
         marks = segments.watermarks()
         if not marks:
             return 0
-        deadline = time.monotonic() + budget_s
+        now = time.monotonic()
+        deadline = now + budget_s
         judged = 0
-        for session_key, segment in list(segments.keys.items()):
-            last = self._judged_at.get(session_key, 0)
-            if segment.events == last or segment.events < last * (1 + growth):
+        keys = list(segments.keys.items())
+        turn = self._turn % len(keys) if keys else 0
+        for session_key, segment in keys[turn:] + keys[:turn]:
+            last, when, took = self._judged_at.get(session_key, (0, 0.0, 0.0))
+            if segment.events == last:
+                continue
+            cheap = took < budget_s and now - when >= every_s
+            if not cheap and segment.events < last * (1 + growth):
                 continue
             if time.monotonic() > deadline:
                 break
-            self._judged_at[session_key] = segment.events
+            self._turn += 1
+            began = time.monotonic()
             history = segments.load(session_key)
             pending = [
                 call
@@ -175,6 +187,7 @@ class StreamChecker:
                 if (kind, session_key) not in self._live_seen:
                     self._live_seen.add((kind, session_key))
                     self._record(kept[0])
+            self._judged_at[session_key] = (segment.events, began, time.monotonic() - began)
             judged += 1
         return judged
 

@@ -237,6 +237,11 @@ class HistoryRecorder(ClientListener):
         if len(buffer) >= self._flush_events:
             self.flush()
 
+    @property
+    def backlog(self) -> int:
+        """Lines waiting to be written: grows when the disk cannot keep up."""
+        return len(self._buffer)
+
     def flush(self) -> None:
         with self._lock:
             buffer = self._buffer

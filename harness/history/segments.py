@@ -89,13 +89,20 @@ class _Tail:
 class Segments:
     """Routes a history's events to per-key segment files in ``directory`` (created)."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, buffer_bytes: int = BUFFER_BYTES):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        buffer_bytes: int = BUFFER_BYTES,
+        margin_ns: int = WATERMARK_MARGIN_NS,
+    ) -> None:
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HistoryError(f"cannot spill the history to {self.directory}: {exc}") from None
         self.buffer_bytes = buffer_bytes
+        self.margin_ns = margin_ns
         #: What spans keys, as :class:`~harness.history.reader.History` holds it.
         self.history = History()
         self.events = self.requests = self.updates = 0
@@ -332,7 +339,7 @@ class Segments:
         for tail in self._tails.values():
             if tail.last_time < 0:
                 continue
-            mark = tail.last_time - WATERMARK_MARGIN_NS
+            mark = tail.last_time - self.margin_ns
             out[tail.domain] = min(out.get(tail.domain, mark), mark)
         return out
 

@@ -1,12 +1,13 @@
 """The history checkpoint (--history-seconds): a quiet instant after which the load goes on
-unrecorded, because a long run's history outgrows what the checker can hold (about 450
-bytes an event).
+unrecorded, for users who want a window judged rather than the whole run. It is also the
+fallback when the checker or the disk cannot keep up (:class:`FallbackWindow`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import gevent
 
@@ -55,6 +56,32 @@ class Checkpoint:
             self.problem("the history checkpoint took longer than the pause")
         gevent.sleep(max(0.0, until_wall + CHECKPOINT_S - time.time()))
         self.paused = False
+
+    def stop(self) -> None:
+        self._greenlet.kill(block=False)
+
+
+class FallbackWindow:
+    """Polls for a request to close the history (``checker/window.json`` in the run
+    directory, written by the live line when the checker falls behind, or by a
+    recorder whose disk writes fall behind) and then starts a :class:`Checkpoint` at
+    the one instant it names, so every process closes its history together."""
+
+    def __init__(self, run_dir: Path, start: Callable[[float], object], poll_s: float = 1.0):
+        self.run_dir = run_dir
+        self.start = start
+        self.poll_s = poll_s
+        self._greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        from harness.checker import follow  # not at import: the swarm's imports stay light
+
+        while True:
+            gevent.sleep(self.poll_s)
+            found = follow.window_requested(self.run_dir)
+            if found is not None:
+                self.start(float(found["until_wall"]))
+                return
 
     def stop(self) -> None:
         self._greenlet.kill(block=False)

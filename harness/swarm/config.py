@@ -114,12 +114,12 @@ class SwarmConfig:
     )
     request_timeout: float = _option(10.0, "seconds per request", type=float, cli="knob")
     history_seconds: float = _option(
-        60.0,
-        "record histories for the consistency check this long (0: the whole run)",
+        0.0,
+        "record histories for the consistency check only this long (0: the whole run)",
         type=float,
         cli="knob",
-        cli_help="record histories for the consistency check this long, then go on "
-        "unrecorded (default 60; 0: the whole run; the checker needs about 560 bytes an event)",
+        cli_help="record histories for the consistency check only this long, then go on "
+        "unrecorded (default 0: the whole run, judged as it is recorded, key by key)",
     )
     #: One wall-clock instant for every process; the master sets it at the start.
     history_until: float = _option(0.0, argparse.SUPPRESS, type=float, web_ui=False)

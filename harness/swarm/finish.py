@@ -14,16 +14,22 @@ from typing import Any
 from harness import __version__
 from harness.adapters import NATIVE_CAPABILITIES, Capabilities, resolve
 from harness.adapters.registry import NATIVE
-from harness.checker import Result, check
+from harness.checker import Result, Verdict, follow
+from harness.checker.stream import StreamChecker
 from harness.errors import HarnessError
 from harness.exits import EXIT_FAILED, EXIT_OK, exit_code
-from harness.history.reader import read_history
+from harness.history.reader import History
 from harness.latency.thresholds import gather
 from harness.reports import build_report
 from harness.reports.timeline import beside_verdict, write_verdict_page
 from harness.run.directory import read_run_json, write_atomically, write_run_json, write_verdict
 from harness.run.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
 from harness.swarm.config import SwarmConfig
+
+#: How long the end of a run waits for the follower's verdict before judging by itself.
+VERDICT_WAIT_S = 600.0
+#: Seconds between the follower's judgements of the history so far.
+LIVE_JUDGE_S = 2.0
 
 
 def start_run(environment: Any) -> Path:
@@ -56,6 +62,8 @@ def start_run(environment: Any) -> Path:
     adapter, capabilities = _store(environment)
     info["adapter"] = {"name": adapter, "capabilities": capabilities.to_json()}
     write_run_json(run_dir, info)
+    # Judges the history as it is recorded: anomalies live, the verdict soon after the end.
+    follow.start(run_dir, per_key_order=capabilities.per_key_order, interval=LIVE_JUDGE_S)
     return run_dir
 
 
@@ -94,7 +102,17 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         violation_count=sum(payload.get("violation_count", 0) for payload in payloads),
         problems=[p for payload in payloads for p in payload.get("problems", [])],
     )
-    if any(payload.get("history_stopped") for payload in payloads):
+    fallback = follow.window_requested(run_dir)
+    if fallback is not None:
+        # The checker or the disk could not keep up: the history was closed early.
+        info["history_fallback"] = fallback
+        window = round(fallback["until_wall"] - info["started"], 1)
+        info["history_window_s"] = window
+        print(
+            f"store-harness: {fallback['reason']}: the consistency check covers only the "
+            f"first {window:g} s of the run"
+        )
+    elif any(payload.get("history_stopped") for payload in payloads):
         window = SwarmConfig.from_locust(environment.parsed_options).history_seconds
         info["history_window_s"] = window
         print(f"store-harness: the consistency check covers the first {window:g} s of the run")
@@ -103,13 +121,7 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         print(f"store-harness: stopped early: {info['aborted']['threshold']} breached")
         code = EXIT_FAILED
     try:
-        history = read_history(sorted((run_dir / "history").glob("*.jsonl")))
-        capabilities = _store(environment)[1]
-        verdict = check(
-            history,
-            per_key_order=capabilities.per_key_order,
-            not_promised=capabilities.skipped_checks(wire=False),
-        )
+        verdict, history = _judge(run_dir, _store(environment)[1], info)
     except HarnessError as exc:
         print(f"store-harness: could not check the history: {exc}")
         info["verdict"] = Result.UNKNOWN
@@ -124,6 +136,39 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
     code = max(code, _report(environment, run_dir))
     print(f"store-harness: run directory {run_dir}")
     return code
+
+
+def _judge(
+    run_dir: Path, capabilities: Capabilities, info: dict[str, Any]
+) -> tuple[Verdict, History]:
+    """The whole run's verdict: the follower's, or (without one) judged here, key by key
+    from segments on disk; what it took goes to run.json's ``checker``."""
+    began = time.monotonic()
+    found = follow.collect(run_dir, timeout=VERDICT_WAIT_S)
+    mode = "follower"
+    if found is None:
+        mode = "after the run"
+        checker = StreamChecker(
+            follow.checker_dir(run_dir) / "segments", per_key_order=capabilities.per_key_order
+        )
+        try:
+            found = follow.judge_files(checker, sorted((run_dir / "history").glob("*.jsonl")))
+        finally:
+            checker.segments.remove()
+    verdict, history = found
+    verdict.notes[:0] = capabilities.skipped_checks(wire=False)
+    status = follow.read_status(run_dir) or {}
+    info["checker"] = {
+        "mode": mode,
+        "events_judged": verdict.stats.get("events", 0),
+        "verdict_seconds_after_end": round(time.monotonic() - began, 2),
+        **{name: status[name] for name in _CHECKER_FIGURES if name in status},
+    }
+    return verdict, history
+
+
+#: What run.json's ``checker`` quotes of the follower's last status.
+_CHECKER_FIGURES = ("disk_bytes", "max_rss_kib", "largest_key_events", "anomalies", "behind")
 
 
 def _violations(info: dict[str, Any]) -> int:

@@ -1,20 +1,30 @@
 """The live console line a swarm prints while it runs.
 
 [  12s] users 200/200 | writes/s 1,204 | notifications/s 24,080 | notify p99 3.2 ms | errors 0.00%
+  | judged 1,204,113 | anomalies 0
+
+The last two come from the checker that follows the run (harness.checker.follow):
+anomalies found so far, with the first one's kind and key, each also a locust
+ANOMALY row (so the web UI shows it); when the checker falls behind, the line says so
+and every process closes its history window (it never stops judging silently).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import gevent
 
+from harness.checker import KINDS, follow
 from harness.protocol.kinds import SET
 from harness.swarm.reporting import NOTIFY
 
 WRITE_TYPES = (SET.locust,)
+#: The locust request type of anomalies the checker found while the run goes on.
+ANOMALY = "ANOMALY"
 
 
 class LiveView:
@@ -25,6 +35,9 @@ class LiveView:
         self.interval = interval
         self.out = out
         self.started = time.monotonic()
+        self.run_dir = Path(environment.parsed_options.run_dir)
+        #: Anomalies already shown as locust ANOMALY rows, by kind.
+        self._fired: dict[str, int] = {}
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
@@ -55,5 +68,42 @@ class LiveView:
         return (
             f"[{elapsed:5.0f}s] users {runner.user_count}/{target} | writes/s {writes:,.0f} | "
             f"notifications/s {notifications:,.0f} | notify p99 {notify_p99:,.1f} ms | "
-            f"errors {error_rate:.2%}"
+            f"errors {error_rate:.2%}{self.judged()}"
         )
+
+    def judged(self) -> str:
+        """`` | judged N | anomalies ...`` from the follower's status, firing new ANOMALY rows."""
+        status = follow.read_status(self.run_dir)
+        if status is None:
+            return ""
+        self._fire(status.get("kinds", {}))
+        text = f" | judged {status['events']:,} | anomalies {status['anomalies']:,}"
+        first = status.get("first")
+        if first:
+            text += f" (first: {first['kind']} on key {first['key']!r})"
+        window = follow.window_requested(self.run_dir)
+        if window is None and status.get("behind"):
+            reason = f"the checker fell {status['unread_bytes'] >> 20} MiB behind the history"
+            follow.request_window(self.run_dir, reason)
+            window = follow.window_requested(self.run_dir)
+        if window is not None:
+            text += f" | judging a window only: {window['reason']}"
+        return text
+
+    def _fire(self, kinds: dict[str, int]) -> None:
+        fire = self.environment.events.request.fire
+        for kind, count in kinds.items():
+            for _ in range(count - self._fired.get(kind, 0)):
+                fire(
+                    request_type=ANOMALY,
+                    name=kind,
+                    response_time=0,
+                    response_length=0,
+                    exception=AnomalyFound(f"{kind} ({KINDS[kind][1]}): {KINDS[kind][2]}"),
+                    context={},
+                )
+            self._fired[kind] = max(count, self._fired.get(kind, 0))
+
+
+class AnomalyFound(Exception):
+    """What the ANOMALY row's failures say: the checker found one while the run went on."""

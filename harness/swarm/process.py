@@ -23,7 +23,7 @@ from harness.adapters import sync_client
 from harness.client.core import ClientCore, process_tag
 from harness.errors import HarnessError, ProtocolViolation
 from harness.faults.epochs import EpochFile, epoch_session
-from harness.swarm.checkpoint import Checkpoint
+from harness.swarm.checkpoint import Checkpoint, FallbackWindow
 from harness.swarm.churn import Churn, Churnable
 from harness.swarm.config import SwarmConfig
 from harness.swarm.recorders import Recorders
@@ -72,17 +72,23 @@ class SwarmProcess:
             else None
         )
         self._checkpoint = (
-            Checkpoint(
-                config.history_until,
-                in_flight=lambda: self.reporting.requests.in_flight,
-                close_history=self._close_history,
-                stopping=lambda: self.stopping,
-                problem=self.problems.append,
-            )
-            if config.history_until
-            else None
+            self._start_checkpoint(config.history_until) if config.history_until else None
+        )
+        # Without a window, one is closed only if the checker or the disk falls behind.
+        self._fallback = (
+            None if self._checkpoint else FallbackWindow(self.run_dir, self._start_checkpoint)
         )
         self._finished: dict[str, Any] | None = None
+
+    def _start_checkpoint(self, until_wall: float) -> Checkpoint:
+        self._checkpoint = Checkpoint(
+            until_wall,
+            in_flight=lambda: self.reporting.requests.in_flight,
+            close_history=self._close_history,
+            stopping=lambda: self.stopping,
+            problem=self.problems.append,
+        )
+        return self._checkpoint
 
     @property
     def paused(self) -> bool:
@@ -162,6 +168,8 @@ class SwarmProcess:
             self._churn.stop()
         if self._checkpoint is not None:
             self._checkpoint.stop()
+        if self._fallback is not None:
+            self._fallback.stop()
         history = self.recorders.history
         if host and history.stopped_ns is None:
             gevent.sleep(0.5)  # let notifications still in flight arrive

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import gevent
 
+from harness.checker import follow
 from harness.client.core import ClientListener
 from harness.history.recorder import HistoryRecorder
 from harness.latency.log import LatencyLog
 from harness.latency.recorder import LatencyRecorder
 from harness.swarm.reporting import LocustReporter
+
+#: History lines waiting for the disk beyond which the run falls back to a window.
+MAX_HISTORY_BACKLOG = 500_000
 
 
 class Recorders:
@@ -34,6 +38,11 @@ class Recorders:
         while True:
             gevent.sleep(1.0)
             self.latency.roll()
+            backlog = self.history.backlog
+            if backlog > MAX_HISTORY_BACKLOG:
+                # The disk cannot keep up: close the history window rather than lose lines.
+                reason = f"history writes fell {backlog:,} lines behind"
+                follow.request_window(self.run_dir, reason)
 
     def close(self) -> dict[str, bytes]:
         """Close every recorder; their files, compressed, by path in the run directory."""

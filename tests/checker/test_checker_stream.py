@@ -191,3 +191,28 @@ def test_files_of_several_processes_read_as_they_grow(
         checker.finish_file(path)
     # Read a few lines of each file in turn, keys start in another order: so do the notes.
     _agreed(check(read_history(paths)), checker.verdict(), ordered=False)
+
+
+@settings(MANY, max_examples=300)
+@given(histories(), st.integers(1, 8))
+def test_a_correct_store_read_piece_by_piece_shows_no_anomaly_so_far(
+    spill: Path, events: list[Event], pieces: int
+) -> None:
+    """Judged on the history so far, again and again, a valid run shows nothing: what
+    is found so far is sound."""
+    events = _invoke_observes(events)
+    directory = spill / f"so-far-{next(_runs)}"
+    directory.mkdir()
+    path = directory / "a.jsonl"
+    lines = [orjson.dumps(e) + b"\n" for e in events]
+    checker = StreamChecker(directory / "segments", margin_ns=0)
+    step = max(1, len(lines) // pieces)
+    judged = 0
+    for end in range(step, len(lines) + step, step):
+        path.write_bytes(b"".join(lines[:end]))
+        checker.feed_file(path)
+        judged += checker.judge_so_far(every_s=0)
+    assert judged > 0
+    assert checker.anomalies_so_far == 0, [a.message for k in checker.live.kept.values() for a in k]
+    checker.finish_file(path)
+    assert checker.verdict().valid

@@ -1,0 +1,125 @@
+"""Long run: a swarm judged whole, with churn and server restarts; does the checker keep up?
+
+    python benchmarks/bench_long_run.py                              # 30 min, 500 participants
+    python benchmarks/bench_long_run.py --minutes 3 --users 200 --restart-every 60   # scaled
+
+Runs ``store-harness swarm`` (its own reference server, restarted every
+``--restart-every`` seconds, participants leaving and rejoining ``--churn`` per
+second) with the default history window: the whole run, judged as it is
+recorded by the follower (:mod:`harness.checker.follow`). Samples the resident
+memory of the harness's processes (locust's) and of the checker every second,
+and reports, from run.json and the run directory:
+
+* events judged, against the events the history files hold (every one, or not);
+* peak memory of the harness and of the checker (its own max RSS too);
+* disk used: the history files, and the checker's segments at their largest;
+* verdict latency: from the end of the load to the verdict (run.json's ``checker``).
+
+Not run in CI: it takes as long as ``--minutes`` says, plus the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import psutil
+
+
+def rss_mib(processes: list[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total / 2**20
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--churn", type=float, default=5.0, help="leave+rejoin per second")
+    parser.add_argument("--restart-every", type=float, default=300.0, help="seconds")
+    parser.add_argument("--processes", type=int, default=1, help="locust processes")
+    args = parser.parse_args()
+    run_dir = Path(tempfile.mkdtemp(prefix="long-run-")) / "run"
+    seconds = int(args.minutes * 60)
+    command = [
+        sys.executable, "-m", "harness", "swarm",
+        "--users", str(args.users), "--spawn-rate", str(max(25, args.users // 10)),
+        "--run-time", f"{seconds}s", "--churn", str(args.churn),
+        "--restart-every", str(args.restart_every), "--processes", str(args.processes),
+        "--out", str(run_dir),
+    ]  # fmt: skip
+    started = time.monotonic()
+    swarm = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    root = psutil.Process(swarm.pid)
+    peak_harness = peak_checker = 0.0
+    peak_segments = 0
+    deadline = started + seconds + 900  # bounded: the load, then the verdict
+    output: list[str] = []
+
+    def read() -> None:
+        assert swarm.stdout is not None
+        for line in swarm.stdout:
+            output.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while swarm.poll() is None and time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            children = root.children(recursive=True)
+        except psutil.Error:
+            continue
+        checker = [c for c in children if "harness.checker.follow" in " ".join(_cmd(c))]
+        harness = [root, *(c for c in children if c not in checker and "python" in c.name())]
+        peak_harness = max(peak_harness, rss_mib(harness))
+        peak_checker = max(peak_checker, rss_mib(checker))
+        peak_segments = max(peak_segments, du(run_dir / "checker" / "segments"))
+    if swarm.poll() is None:
+        swarm.kill()
+    swarm.wait()
+    reader.join(5)
+    last_live = next((line for line in reversed(output) if line.startswith("[")), "")
+    info = orjson.loads((run_dir / "run.json").read_bytes())
+    recorded = sum(
+        line.count(b"\n") - 1 for line in (p.read_bytes() for p in (run_dir / "history").glob("*"))
+    )
+    figures = info.get("checker", {})
+    judged = figures.get("events_judged", 0)
+    print(f"scale: {args.minutes:g} min, {args.users} participants, churn {args.churn:g}/s, "
+          f"restart every {args.restart_every:g} s, {args.processes} process(es)")  # fmt: skip
+    print(f"exit code {swarm.returncode}, verdict {info.get('verdict')}, checker {figures}")
+    print(f"events judged: {judged:,} of {recorded:,} recorded"
+          f"{' (every one)' if judged == recorded else ''}")  # fmt: skip
+    print(f"peak memory: harness {peak_harness:,.0f} MiB, checker {peak_checker:,.0f} MiB "
+          f"(its own max RSS {figures.get('max_rss_kib', 0) / 1024:,.0f} MiB)")  # fmt: skip
+    print(f"disk: history {du(run_dir / 'history') / 2**20:,.1f} MiB, checker segments "
+          f"{peak_segments / 2**20:,.1f} MiB at most")  # fmt: skip
+    print(f"verdict latency after the end: {figures.get('verdict_seconds_after_end')} s")
+    print(f"window fallback: {info.get('history_fallback')}")
+    print(f"last live line: {last_live.strip()}")
+    print(f"run directory: {run_dir}")
+
+
+def _cmd(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
+if __name__ == "__main__":
+    main()

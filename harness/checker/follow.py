@@ -1,0 +1,244 @@
+"""The checker that follows a swarm: judges its history while it is recorded.
+
+    python -m harness.checker.follow RUN_DIR [--convergence-only]
+
+A process of its own (the swarm's processes keep their CPU for the load): every
+``interval`` seconds it reads what the swarm's processes appended to
+``RUN_DIR/history/*.jsonl`` into per-key segments (:class:`~harness.checker.stream.
+StreamChecker`), judges the keys that grew on the history so far, and writes
+``RUN_DIR/checker/live.json``: events read, anomalies found so far with the
+first one's kind and key, how far behind the files it is. The swarm's live
+line and locust's ANOMALY row read that file (:func:`read_status`).
+
+When ``RUN_DIR/checker/finish`` appears (the swarm's end), it reads the files to
+their end, judges every key on the whole run and leaves the verdict, with the
+events its counterexamples quote, in ``RUN_DIR/checker/verdict.pickle`` (one
+pickle, so the page finds counterexample events by identity). Its own trace of
+failure, if any, is ``RUN_DIR/checker/error.txt``: the swarm then checks itself.
+
+If it falls behind by more than ``--behind-bytes`` of unread history, live.json
+says ``behind``: the swarm then closes its history window (it never stops
+judging silently; run.json says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.checker.stream import StreamChecker
+from harness.checker.verdict import Verdict
+from harness.history.reader import History
+
+#: Unread history beyond this, and the follower is behind.
+BEHIND_BYTES = 512 << 20
+STATUS, FINISH, RESULT, ERROR = "live.json", "finish", "verdict.pickle", "error.txt"
+#: A request that every process close its history window (the checker fell behind).
+WINDOW = "window.json"
+
+
+def checker_dir(run_dir: Path) -> Path:
+    return run_dir / "checker"
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """The follower's latest status (None before its first, or when unreadable)."""
+    try:
+        return orjson.loads((checker_dir(run_dir) / STATUS).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+class Follower:
+    def __init__(self, run_dir: Path, *, per_key_order: bool, behind_bytes: int) -> None:
+        self.run_dir = run_dir
+        self.out = checker_dir(run_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.checker = StreamChecker(self.out / "segments", per_key_order=per_key_order)
+        self.behind_bytes = behind_bytes
+        self.behind_since: float | None = None
+        self.started = time.monotonic()
+
+    def files(self) -> list[Path]:
+        return sorted((self.run_dir / "history").glob("*.jsonl"))
+
+    def step(self) -> dict[str, Any]:
+        unread = 0
+        for path in self.files():
+            read = self.checker.feed_file(path)
+            unread += max(0, _size(path) - self.checker.segments._tails[path].offset)
+            del read
+        self.checker.judge_so_far()
+        return self.status(unread)
+
+    def status(self, unread: int, **extra: Any) -> dict[str, Any]:
+        checker = self.checker
+        first = checker.first
+        status = {
+            "events": checker.segments.events,
+            "keys": len(checker.segments.keys),
+            "anomalies": checker.anomalies_so_far,
+            "kinds": dict(checker.live.counts),
+            "first": None
+            if first is None
+            else {"kind": first.kind, "key": first.key, "session": first.session},
+            "unread_bytes": unread,
+            "behind": unread > self.behind_bytes,
+            "disk_bytes": checker.segments.disk_bytes(),
+            "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "largest_key_events": checker.largest_key,
+            **extra,
+        }
+        _write(self.out / STATUS, orjson.dumps(status))
+        return status
+
+    def finish(self) -> None:
+        verdict, page = judge_files(self.checker, self.files())
+        self.status(0, done=True)
+        _write(self.out / RESULT, pickle.dumps((verdict, page), pickle.HIGHEST_PROTOCOL))
+        self.checker.segments.remove()
+
+
+def judge_files(checker: StreamChecker, paths: list[Path]) -> tuple[Verdict, History]:
+    """Read ``paths`` to their end and judge the whole run; the verdict and its page's history."""
+    for path in paths:
+        checker.finish_file(path)
+    verdict = checker.verdict()
+    return verdict, page_history(verdict, checker.segments.history)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def page_history(verdict: Verdict, spanning: History) -> History:
+    """The events the verdict's counterexamples quote, as a history for verdict.html
+    (the same objects: the page finds them by identity)."""
+    seen: dict[int, Any] = {}
+    for anomaly in verdict.anomalies:
+        for event in anomaly.events:
+            seen.setdefault(id(event), event)
+    events = sorted(seen.values(), key=lambda e: (e.domain, e.time))
+    return History(
+        events=events,
+        clocks=spanning.clocks,
+        processes=spanning.processes,
+        headers=spanning.headers,
+        truncated=spanning.truncated,
+    )
+
+
+# --- the swarm's side -----------------------------------------------------------------
+
+#: The follower of the run in this process, if one was started.
+_running: dict[Path, subprocess.Popen[bytes]] = {}
+
+
+def start(run_dir: Path, *, per_key_order: bool = True, interval: float = 2.0) -> None:
+    """Start following ``run_dir`` in a process of its own (one per run directory)."""
+    out = checker_dir(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (FINISH, RESULT, ERROR, STATUS, WINDOW):
+        (out / name).unlink(missing_ok=True)
+    command = [sys.executable, "-m", "harness.checker.follow", str(run_dir)]
+    command += ["--interval", str(interval)]
+    if not per_key_order:
+        command.append("--convergence-only")
+    log = open(out / "follower.log", "ab")  # noqa: SIM115 (the child holds it)
+    _running[run_dir] = subprocess.Popen(command, stdout=log, stderr=log)
+    log.close()
+
+
+def collect(run_dir: Path, timeout: float) -> tuple[Verdict, History] | None:
+    """Ask the follower for the whole run's verdict and wait for it; None when there is
+    no follower or it failed (its error is in checker/error.txt), so the caller checks."""
+    process = _running.pop(run_dir, None)
+    if process is None:
+        return None
+    out = checker_dir(run_dir)
+    (out / FINISH).touch()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        (out / ERROR).write_text(f"no verdict within {timeout:g} s\n")
+        return None
+    try:
+        found: tuple[Verdict, History] = pickle.loads((out / RESULT).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError):
+        return None
+    return found
+
+
+def request_window(run_dir: Path, reason: str, delay: float = 3.0) -> float:
+    """Ask every process to close its history at one instant ``delay`` s from now, as
+    --history-seconds would (harness.swarm.checkpoint); the instant, or the earlier one
+    asked already."""
+    path = checker_dir(run_dir) / WINDOW
+    try:
+        return float(orjson.loads(path.read_bytes())["until_wall"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        pass
+    until = time.time() + delay
+    checker_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    _write(path, orjson.dumps({"until_wall": until, "reason": reason}))
+    return until
+
+
+def window_requested(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        found = orjson.loads((checker_dir(run_dir) / WINDOW).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.checker.follow")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--convergence-only", action="store_true")
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--behind-bytes", type=int, default=BEHIND_BYTES)
+    parser.add_argument("--max-seconds", type=float, default=24 * 3600.0)
+    options = parser.parse_args(argv)
+    follower = Follower(
+        options.run_dir,
+        per_key_order=not options.convergence_only,
+        behind_bytes=options.behind_bytes,
+    )
+    finish = follower.out / FINISH
+    deadline = time.monotonic() + options.max_seconds  # bounded, whatever happens
+    try:
+        while not finish.exists() and time.monotonic() < deadline:
+            began = time.monotonic()
+            follower.step()
+            time.sleep(max(0.1, options.interval - (time.monotonic() - began)))
+        follower.finish()
+    except Exception as exc:  # the swarm checks by itself then; say why here
+        (follower.out / ERROR).write_text(f"{type(exc).__name__}: {exc}\n")
+        follower.checker.segments.remove()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

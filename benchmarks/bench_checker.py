@@ -2,6 +2,7 @@
 
     python benchmarks/bench_checker.py                  # 10k, 100k and 1M events
     python benchmarks/bench_checker.py --sizes 10000 100000
+    python benchmarks/bench_checker.py --sizes 1000000 --from-file   # as `check` reads a run
 
 Each size runs in a fresh child process so its peak memory (max RSS) is its
 own. A history is generated from a correct store in simulated time (each
@@ -9,7 +10,10 @@ participant observes 10 of the keys; sets, gets and the updates they cause),
 then :func:`harness.checker.check` is timed on it, decoding the events into
 typed ones included. Prints events/s per size, the CPU seconds (steadier than
 wall time on a shared machine) and the growth exponent ``k`` of time ~ events^k
-between consecutive sizes (1.0 is linear). Also runnable under pytest-benchmark:
+between consecutive sizes (1.0 is linear). With ``--from-file`` the history is
+written to a JSONL file first and read back with ``read_history``, as
+``store-harness check`` reads a run, so the peak is the reader's and the
+checker's alone (the generator's objects are freed before). Also runnable under pytest-benchmark:
 ``pytest benchmarks/ --benchmark-only``.
 """
 
@@ -102,28 +106,45 @@ def generate(events_wanted: int, seed: int = 7) -> list[dict[str, Any]]:
     return events
 
 
-def measure(size: int) -> dict[str, Any]:
-    events = generate(size)
-    started, cpu = time.perf_counter(), time.process_time()
-    verdict = check(events)
+def measure(size: int, from_file: bool = False) -> dict[str, Any]:
+    events: Any = generate(size)
+    count = len(events)
+    if from_file:
+        import tempfile
+
+        import orjson
+
+        from harness.history.reader import read_history
+
+        folder = tempfile.TemporaryDirectory()
+        path = Path(folder.name) / "history.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in events))
+        del events
+        started, cpu = time.perf_counter(), time.process_time()
+        verdict = check(read_history([path]))
+        folder.cleanup()
+    else:
+        started, cpu = time.perf_counter(), time.process_time()
+        verdict = check(events)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert verdict.result == "valid", verdict.to_text()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"events": len(events), "seconds": elapsed, "cpu_seconds": cpu, "peak_bytes": peak}
+    return {"events": count, "seconds": elapsed, "cpu_seconds": cpu, "peak_bytes": peak}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--from-file", action="store_true", help="read it from a JSONL file")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one)))
+        print(json.dumps(measure(args.one, args.from_file)))
         return 0
     results = []
     for size in args.sizes:
         child = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)],
+            [sys.executable, __file__, "--one", str(size), *(["--from-file"] * args.from_file)],
             capture_output=True,
             text=True,
             check=True,
@@ -134,7 +155,8 @@ def main() -> int:
             f"{result['events']:>9} events  {result['seconds']:7.2f} s "
             f"(CPU {result['cpu_seconds']:.2f} s)  "
             f"{result['events'] / result['seconds']:>10,.0f} events/s  "
-            f"peak RSS {result['peak_bytes'] / 2**20:,.0f} MiB (generator included)"
+            f"peak RSS {result['peak_bytes'] / 2**20:,.0f} MiB "
+            + ("(read from a file)" if args.from_file else "(generator included)")
         )
     for a, b in itertools.pairwise(results):
         exponent = math.log(b["seconds"] / a["seconds"]) / math.log(b["events"] / a["events"])

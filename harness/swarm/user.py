@@ -74,7 +74,6 @@ class StoreParticipant(User):
         self.session = sessions[self.session_index]
         self.client: StoreClient | AdapterClient | None = None
         self.keys = self.scenario.all_keys()
-        self.observed: dict[str, str] = {}  # observerId -> key
         self.writer = random.random() < self.scenario.writer_fraction
         self._seq = itertools.count(1)
         self._backoff = BACKOFF_FIRST
@@ -138,14 +137,13 @@ class StoreParticipant(User):
             if self.client is not None and not self.client.closed:
                 # Churn: leave (our close ends our observers, R4.6) and rejoin at once,
                 # following the same keys again.
-                follow = list(self.observed.values())
+                follow = [observation.key for observation in self.client.observers.values()]
                 self.client.close()
                 self.process.report_churned()
                 self._backoff = BACKOFF_FIRST
         if self.client is not None and not self.client.closed:
             return self.client
         self.client = None
-        self.observed.clear()
         if self.process.epoch()[1]:
             return self._back_off()  # a server restart is under way: nothing to join yet
         started = time.perf_counter()
@@ -171,7 +169,7 @@ class StoreParticipant(User):
                 follow = random.sample(self.keys, min(self.scenario.observers, len(self.keys)))
             for key in follow:
                 client.get(key)  # read the state on join, then follow it
-                self.observed[client.observe(key)] = key
+                client.observe(key)
         except HarnessError as exc:
             self.process.report_connect(started, exc)
             return self._back_off()
@@ -247,15 +245,12 @@ class StoreParticipant(User):
         client = self.ensure_connected()
         if client is None:
             return
-        if self.observed and random.random() < 0.5:
-            observer_id = random.choice(list(self.observed))
-            del self.observed[observer_id]
-            self._call("stop_observing", observer_id)
+        # The client's observer table is the one list of what this participant observes.
+        observers = list(client.observers)
+        if observers and random.random() < 0.5:
+            self._call("stop_observing", random.choice(observers))
         else:
-            key = random.choice(self.keys)
-            observer_id = self._call("observe", key)
-            if isinstance(observer_id, str):
-                self.observed[observer_id] = key
+            self._call("observe", random.choice(self.keys))
 
     def paced_write(self) -> None:
         assert self._schedule is not None

@@ -58,6 +58,13 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def anomalies_so_far(run_dir: Path) -> int:
+    """Anomalies the follower has found so far in ``run_dir``'s history (0 before any);
+    read-only, cheap enough for every scrape of a metrics exporter."""
+    status = read_status(run_dir)
+    return int(status.get("anomalies", 0)) if status else 0
+
+
 class Follower:
     def __init__(self, run_dir: Path, *, per_key_order: bool, behind_bytes: int) -> None:
         self.run_dir = run_dir

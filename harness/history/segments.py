@@ -61,6 +61,8 @@ SessionKey = tuple[str, str]
 BUFFER_BYTES = 16 << 20
 #: A segment's own buffer is written out at this size.
 SEGMENT_BUFFER_BYTES = 256 << 10
+#: A history file is read this much at a time.
+READ_CHUNK_BYTES = 8 << 20
 #: How far behind a file's latest event the watermark stays (see :meth:`Segments.watermarks`).
 WATERMARK_MARGIN_NS = 1_000_000_000
 
@@ -131,19 +133,26 @@ class Segments:
         """
         path = Path(path)
         tail = self._tails.setdefault(path, _Tail())
+        read = 0
         try:
-            with open(path, "rb") as file:
+            with open(path, "rb") as file, paused_gc():
                 file.seek(tail.offset)
-                data = file.read()
+                # In chunks: a history file can be many times the memory the checker may use.
+                while chunk := file.read(READ_CHUNK_BYTES):
+                    end = chunk.rfind(b"\n") + 1
+                    if not end:
+                        if len(chunk) == READ_CHUNK_BYTES:
+                            raise HistoryError(f"{path}: a line longer than {READ_CHUNK_BYTES}")
+                        break
+                    for line in chunk[:end].split(b"\n")[:-1]:
+                        tail.line += 1
+                        self._feed_line(line, path, tail)
+                    tail.offset += end
+                    read += end
+                    file.seek(tail.offset)
         except OSError as exc:
             raise HistoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        end = data.rfind(b"\n") + 1
-        with paused_gc():
-            for line in data[:end].split(b"\n")[:-1]:
-                tail.line += 1
-                self._feed_line(line, path, tail)
-        tail.offset += end
-        return end
+        return read
 
     def _feed_line(self, line: bytes, path: Path, tail: _Tail) -> None:
         if not line.strip():

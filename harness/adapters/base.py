@@ -38,6 +38,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import SplitResult, urlsplit
+
+from harness.errors import HarnessUsageError
 
 if TYPE_CHECKING:
     from harness.protocol import Participant
@@ -101,6 +104,21 @@ class Capabilities:
 
 #: The store protocol's own promises: the native client's declaration.
 NATIVE_CAPABILITIES = Capabilities(wire_level=True)
+
+
+def store_address(url: str, scheme: str, default_port: int) -> tuple[SplitResult, str, int]:
+    """The parts, host and port of an adapter's ``scheme://HOST[:PORT]/...`` URL.
+
+    Raises a one-line HarnessUsageError naming what is wrong with the URL.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise HarnessUsageError(f"--url {url!r}: the port is not a number") from None
+    if parts.scheme != scheme or not parts.hostname:
+        raise HarnessUsageError(f"--url {url!r}: expected {scheme}://HOST[:PORT]/...")
+    return parts, parts.hostname, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +197,5 @@ __all__ = [
     "Deliver",
     "OnLost",
     "StoreAdapter",
+    "store_address",
 ]

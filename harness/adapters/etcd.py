@@ -63,9 +63,16 @@ import socket
 import threading
 import uuid
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from harness.adapters.base import AdapterOptions, Capabilities, Deliver, OnLost, StoreAdapter
+from harness.adapters.base import (
+    AdapterOptions,
+    Capabilities,
+    Deliver,
+    OnLost,
+    StoreAdapter,
+    store_address,
+)
 from harness.errors import (
     ConnectionLost,
     HarnessUsageError,
@@ -143,29 +150,14 @@ class EtcdAdapter(StoreAdapter):
     """One participant on etcd v3; see the module docstring for the mapping."""
 
     schemes = ("etcd",)
-    capabilities = Capabilities(
-        acknowledged_writes=True,
-        native_updated_by=False,
-        initial_value_on_observe=False,
-        key_limit=None,
-        value_limit=None,
-        per_key_order=True,
-        wire_level=False,
-    )
+    capabilities = Capabilities(native_updated_by=False, key_limit=None, value_limit=None)
     description = "etcd v3 over its JSON gateway; session = key prefix, updatedBy in an envelope"
 
     def __init__(self, url: str, options: AdapterOptions) -> None:
         super().__init__(url, options)
-        parts = urlsplit(url)
-        try:
-            port = parts.port or DEFAULT_PORT
-        except ValueError:
-            raise HarnessUsageError(f"--url {url!r}: the port is not a number") from None
-        if parts.scheme != "etcd" or not parts.hostname:
-            raise HarnessUsageError(f"--url {url!r}: expected etcd://HOST[:PORT][/PREFIX]")
+        parts, self.host, self.port = store_address(url, "etcd", DEFAULT_PORT)
         if parts.query or parts.fragment:
             raise HarnessUsageError(f"--url {url!r}: an etcd URL takes no query or fragment")
-        self.host, self.port = parts.hostname, port
         self.prefix = parts.path.strip("/") or DEFAULT_PREFIX
         self.headers = {"Content-Type": "application/json", **dict(options.headers)}
         self.session = ""

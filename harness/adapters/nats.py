@@ -62,11 +62,18 @@ import string
 import threading
 from collections.abc import Collection
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import orjson
 
-from harness.adapters.base import AdapterOptions, Capabilities, Deliver, OnLost, StoreAdapter
+from harness.adapters.base import (
+    AdapterOptions,
+    Capabilities,
+    Deliver,
+    OnLost,
+    StoreAdapter,
+    store_address,
+)
 from harness.adapters.natsproto import Msg, NatsConnection, decode_headers, encode_headers
 from harness.errors import (
     ConnectionLost,
@@ -157,24 +164,12 @@ class NatsKvAdapter(StoreAdapter):
     """One participant's connection to a NATS JetStream KV bucket."""
 
     schemes = ("nats",)
-    capabilities = Capabilities(
-        acknowledged_writes=True,
-        native_updated_by=False,
-        initial_value_on_observe=False,
-        key_limit=None,
-        value_limit=None,
-        per_key_order=True,
-        wire_level=False,
-    )
+    capabilities = Capabilities(native_updated_by=False, key_limit=None, value_limit=None)
     description = "NATS JetStream KV: a session is a key prefix, observe an updates-only consumer"
 
     def __init__(self, url: str, options: AdapterOptions) -> None:
         super().__init__(url, options)
-        parts = urlsplit(url)
-        try:
-            port = parts.port or DEFAULT_PORT
-        except ValueError:
-            raise HarnessUsageError(f"--url {url!r}: the port is not a number") from None
+        parts, host, port = store_address(url, "nats", DEFAULT_PORT)
         self.bucket = parts.path.strip("/") or DEFAULT_BUCKET
         if not _BUCKET.fullmatch(self.bucket):
             raise HarnessUsageError(
@@ -187,7 +182,7 @@ class NatsKvAdapter(StoreAdapter):
             credentials = {"auth_token": unquote(parts.username)}
         self.stream = f"KV_{self.bucket}"
         self.nats = NatsConnection(
-            parts.hostname or "127.0.0.1",
+            host,
             port,
             connect_timeout=options.connect_timeout,
             credentials=credentials,

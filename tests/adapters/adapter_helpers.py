@@ -8,15 +8,43 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.adapters import sync_client
+from harness.adapters import AdapterClient, StoreAdapter, sync_client
 from harness.client.core import ClientCore, ClientListener
 from harness.protocol import Participant, PendingRequest, Reply, Update
 
 WAIT = 10.0
+
+
+def session() -> str:
+    """A session of its own per test: a store fixture is shared by the whole run."""
+    return f"s-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def joined_participants(
+    store_url: str, adapter: type[StoreAdapter]
+) -> Iterator[Callable[..., AdapterClient]]:
+    """``join(participant_id)``: a client of one fresh session; all are closed at the end."""
+    name = session()
+    opened: list[AdapterClient] = []
+
+    def join(participant_id: str, url: str = store_url, **changes: object) -> AdapterClient:
+        client = AdapterClient(url, adapter, **changes).open()  # type: ignore[arg-type]
+        opened.append(client)
+        client.join(name, participant_id, participant_id.title())
+        return client
+
+    try:
+        yield join
+    finally:
+        for client in opened:
+            client.close()
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:

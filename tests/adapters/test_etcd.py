@@ -10,7 +10,6 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -19,8 +18,10 @@ from adapter_helpers import (
     WAIT,
     Deliveries,
     Recorder,
+    joined_participants,
     run_under_gevent,
     scripted_session,
+    session,
     valid_swarm,
     wait_until,
 )
@@ -31,26 +32,11 @@ from harness.errors import ConnectionLost, HarnessUsageError, RequestTimeout, St
 from harness.protocol import ErrorCode, Participant
 
 
-def session() -> str:
-    """A session of its own per test: the etcd fixture is shared by the whole run."""
-    return f"s-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture
 def participants(etcd_url: str) -> Iterator[Callable[..., AdapterClient]]:
     """Open and join clients of one fresh session; each is closed at teardown."""
-    name = session()
-    opened: list[AdapterClient] = []
-
-    def join(participant_id: str, url: str = etcd_url, **changes: object) -> AdapterClient:
-        client = AdapterClient(url, EtcdAdapter, **changes).open()  # type: ignore[arg-type]
-        opened.append(client)
-        client.join(name, participant_id, participant_id.title())
-        return client
-
-    yield join
-    for client in opened:
-        client.close()
+    with joined_participants(etcd_url, EtcdAdapter) as join:
+        yield join
 
 
 def raw_range(etcd_url: str, key: str) -> list[dict[str, str]]:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -16,8 +15,10 @@ from adapter_helpers import (
     WAIT,
     Deliveries,
     Recorder,
+    joined_participants,
     run_under_gevent,
     scripted_session,
+    session,
     valid_swarm,
     wait_until,
 )
@@ -30,26 +31,11 @@ from harness.errors import ConnectionLost, HarnessUsageError, RequestTimeout, St
 from harness.protocol import ErrorCode, Participant
 
 
-def session() -> str:
-    """A session of its own per test: the NATS fixture is shared by the whole run."""
-    return f"s-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture
 def participants(nats_url: str) -> Iterator[Callable[..., AdapterClient]]:
     """Open and join clients of one fresh session; each is closed at teardown."""
-    name = session()
-    opened: list[AdapterClient] = []
-
-    def join(participant_id: str, url: str = nats_url, **changes: object) -> AdapterClient:
-        client = AdapterClient(url, NatsKvAdapter, **changes).open()  # type: ignore[arg-type]
-        opened.append(client)
-        client.join(name, participant_id, participant_id.title())
-        return client
-
-    yield join
-    for client in opened:
-        client.close()
+    with joined_participants(nats_url, NatsKvAdapter) as join:
+        yield join
 
 
 def raw_last(nats_url: str, subject: str) -> Msg:

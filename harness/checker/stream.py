@@ -184,9 +184,10 @@ class StreamChecker:
                 key_history = self._key_history(session_key, history)
                 judge_key(key_history, self.search_budget, self.per_key_order, found, Counter())
             for kind, kept in found.kept.items():
-                if (kind, session_key) not in self._live_seen:
+                settled = [a for a in kept if _settled(a, marks)]
+                if settled and (kind, session_key) not in self._live_seen:
                     self._live_seen.add((kind, session_key))
-                    self._record(kept[0])
+                    self._record(settled[0])
             self._judged_at[session_key] = (segment.events, began, time.monotonic() - began)
             judged += 1
         return judged
@@ -200,6 +201,18 @@ class StreamChecker:
     def anomalies_so_far(self) -> int:
         """Anomalies found so far (read-only; the metrics exporter reads it)."""
         return self.live.total
+
+
+#: How long before the watermark every event of a live anomaly must lie. A history cut
+#: at the watermark cannot tell an update still on its way from one that is lost, so an
+#: anomaly is said live only once its evidence is this old; the verdict at the end,
+#: judged on the whole history, is what decides.
+SETTLE_NS = 2_000_000_000
+
+
+def _settled(anomaly: Anomaly, marks: dict[int, int]) -> bool:
+    """Every event of ``anomaly`` lies at least SETTLE_NS before its domain's watermark."""
+    return all(e.time <= marks.get(e.domain, -1) - SETTLE_NS for e in anomaly.events)
 
 
 def _so_far(events: list[Event], marks: dict[int, int]) -> list[Event]:

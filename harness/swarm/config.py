@@ -123,6 +123,9 @@ class SwarmConfig:
     )
     #: One wall-clock instant for every process; the master sets it at the start.
     history_until: float = _option(0.0, argparse.SUPPRESS, type=float, web_ui=False)
+    #: The run's id, set by the master at the start and written to run.json: a worker
+    #: that finds it there shares the master's run directory (see Recorders.close).
+    run_id: str | None = _option(None, argparse.SUPPRESS, web_ui=False)
     run_dir: str | None = _option(None, "run directory (default runs/<UTC time>)")
     slo: list[str] = field(
         default_factory=list,

@@ -55,6 +55,7 @@ def start_run(environment: Any) -> Path:
         "session": config.session,
         "load": load.to_json(),
         "load_description": load.describe().replace(", no think time", "") + think,
+        "run_id": config.run_id,
         "started": time.time(),
         "ended": None,
         "complete": False,

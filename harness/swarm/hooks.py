@@ -96,6 +96,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     window = config.history_seconds
     # One wall-clock instant for every process: workers get it with their spawn message.
     options.history_until = time.time() + window if window > 0 else 0.0
+    options.run_id = secrets.token_hex(8)
     run_dir = start_run(environment)
     _record_faults(config, run_dir)
     interval = config.live_interval

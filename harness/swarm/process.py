@@ -57,7 +57,9 @@ class SwarmProcess:
         self.name = f"worker{index}-{self.tag}" if is_worker else f"local-{self.tag}"
         self.run_dir = Path(config.run_dir or f"runs/{self.tag}")
         self.reporting = Reporting(environment.events.request, self.name)
-        self.recorders = Recorders(self.run_dir, self.name, self.reporting.requests)
+        self.recorders = Recorders(
+            self.run_dir, self.name, self.reporting.requests, run_id=config.run_id
+        )
         self.listeners = self.recorders.listeners
         #: What went wrong on the harness's side (an audit that failed...).
         self.problems: list[str] = []

@@ -40,7 +40,7 @@ def test_the_harness_own_arguments_stay_out_of_the_web_ui():
     # The access options too: credentials must not reach the web UI's forms.
     assert locust_parser().hidden == {
         "--history-until", "--epoch-file", "--faults-json", "--live-interval", "--prometheus",
-        "--plan",
+        "--plan", "--run-id",
         *(access.flag(spec.name) for spec in access.FLAGS),
     }  # fmt: skip
 

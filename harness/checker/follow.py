@@ -38,6 +38,7 @@ import orjson
 from harness.checker.stream import StreamChecker
 from harness.checker.verdict import Verdict
 from harness.history.reader import History
+from harness.history.segments import Segments
 
 #: Unread history beyond this, and the follower is behind.
 BEHIND_BYTES = 512 << 20
@@ -120,7 +121,7 @@ def judge_files(checker: StreamChecker, paths: list[Path]) -> tuple[Verdict, His
     for path in paths:
         checker.finish_file(path)
     verdict = checker.verdict()
-    return verdict, page_history(verdict, checker.segments.history)
+    return verdict, page_history(verdict, checker.segments)
 
 
 def _size(path: Path) -> int:
@@ -130,12 +131,28 @@ def _size(path: Path) -> int:
         return 0
 
 
-def page_history(verdict: Verdict, spanning: History) -> History:
-    """The events the verdict's counterexamples quote, as a history for verdict.html
-    (the same objects: the page finds them by identity)."""
-    seen: dict[int, Any] = {}
+#: The most keys whose whole history verdict.html gets around the counterexamples.
+PAGE_KEYS = 20
+
+
+def page_history(verdict: Verdict, segments: Segments) -> History:
+    """The history verdict.html draws: each anomaly's key in full, around its
+    counterexample (the page itself keeps the neighbourhood), for the first
+    PAGE_KEYS keys, and every counterexample's events. Counterexample events are
+    the verdict's own objects: the page finds them by identity."""
+    spanning = segments.history
+    quoted: dict[Any, Any] = {}
+    keys: list[tuple[str, str]] = []
     for anomaly in verdict.anomalies:
         for event in anomaly.events:
+            quoted.setdefault(event, event)
+        place = (anomaly.session or "", anomaly.key or "")
+        if anomaly.key is not None and place in segments.keys and place not in keys:
+            keys.append(place)
+    seen: dict[int, Any] = {id(event): event for event in quoted.values()}
+    for place in keys[:PAGE_KEYS]:
+        for event in segments.load(place).events:
+            event = quoted.get(event, event)
             seen.setdefault(id(event), event)
     events = sorted(seen.values(), key=lambda e: (e.domain, e.time))
     return History(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
@@ -32,5 +33,8 @@ def test_a_failing_swarm_prints_and_links_its_verdict_page(tmp_path: Path) -> No
         section = html.split(f'data-kind="{kind}"', 1)[1].split("</section>", 1)[0]
         # Each counterexample event is one outlined element of its anomaly's timeline.
         assert section.count(' cx"') + section.count(" cx ") == len(example["events"]), kind
+        # ...drawn among the key's other events: the neighbourhood, not the quote alone.
+        drawn = set(re.findall(r'data-ev="?(\d+)', section))
+        assert len(drawn) > 2 * len(example["events"]), kind
     report = (run_dir / "report" / "report.html").read_text(encoding="utf-8")
     assert 'href="../verdict.html"' in report

@@ -15,6 +15,7 @@ crashed".
     ├── SuiteCannotRun        the conformance suite cannot run against this server (exit 2)
     ├── CaseFailed            a conformance case saw the server break its requirement
     ├── CaseSkipped           a conformance case can say nothing about this server
+    ├── AnomalyFound          the live checker found an anomaly (a locust ANOMALY row)
     ├── FindingError          the fuzzer found a server failure; stops the batch
     ├── Unreachable           the fuzzer cannot even connect: nothing to judge a batch by
     └── HarnessUsageError     the user's options or calls are wrong (exit code 2)
@@ -113,6 +114,11 @@ class PreflightFailed(HarnessError):
 
 class SuiteCannotRun(HarnessError):
     """The suite could not run against this server at all (exit code 2)."""
+
+
+class AnomalyFound(HarnessError):
+    """What a swarm's ANOMALY row says in locust's failures: the checker found one while
+    the run went on. The verdict at the end, on the whole history, decides the exit code."""
 
 
 class CaseFailed(HarnessError):

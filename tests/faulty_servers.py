@@ -140,10 +140,12 @@ class LateDroppedUpdatesServer(ReferenceServer):
     with another delay."""
 
     fault_after_s = 40.0
+    #: One write in this many reaches no observer once the fault began.
+    drop_every = 100
 
     @classmethod
-    def after(cls, seconds: float) -> type[LateDroppedUpdatesServer]:
-        return type(cls.__name__, (cls,), {"fault_after_s": seconds})
+    def after(cls, seconds: float, *, drop_every: int = 100) -> type[LateDroppedUpdatesServer]:
+        return type(cls.__name__, (cls,), {"fault_after_s": seconds, "drop_every": drop_every})
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -153,7 +155,7 @@ class LateDroppedUpdatesServer(ReferenceServer):
     def notify(self, session: Session, key: str, value: str | None, writer: Participant) -> None:
         if time.monotonic() - self._started >= self.fault_after_s:
             self._late_writes += 1
-            if self._late_writes % 100 == 0:
+            if self._late_writes % self.drop_every == 0:
                 return
         super().notify(session, key, value, writer)
 

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import gevent
 
 from harness.checker import KINDS, follow
+from harness.errors import AnomalyFound
 from harness.protocol.kinds import SET
 from harness.swarm.reporting import NOTIFY
 
@@ -103,7 +104,3 @@ class LiveView:
                     context={},
                 )
             self._fired[kind] = max(count, self._fired.get(kind, 0))
-
-
-class AnomalyFound(Exception):
-    """What the ANOMALY row's failures say: the checker found one while the run went on."""

@@ -19,6 +19,10 @@ from harness.server.embedded import EmbeddedServer
 pytestmark = pytest.mark.slow
 
 FAULT_AFTER_S, RUN_S = 8.0, 20
+# At this scale a few hundred writes follow the fault: one in 100 could all land on keys
+# nobody observed, so the test drops one in 20 (the benchmark keeps the 1%).
+DROP_EVERY = 20
+LATE_FAULT = LateDroppedUpdatesServer.after(FAULT_AFTER_S, drop_every=DROP_EVERY)
 
 
 def swarm(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +35,7 @@ def swarm(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_default_swarm_finds_updates_lost_late_in_the_run_as_it_runs(tmp_path):
     run_dir = tmp_path / "run"
-    with EmbeddedServer(LateDroppedUpdatesServer.after(FAULT_AFTER_S)) as server:
+    with EmbeddedServer(LATE_FAULT) as server:
         done = swarm(server.url, "--out", str(run_dir))
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "verdict: INVALID" in done.stdout
@@ -60,7 +64,7 @@ def test_a_default_swarm_finds_updates_lost_late_in_the_run_as_it_runs(tmp_path)
 
 def test_a_window_of_the_first_seconds_misses_it(tmp_path):
     run_dir = tmp_path / "run"
-    with EmbeddedServer(LateDroppedUpdatesServer.after(FAULT_AFTER_S)) as server:
+    with EmbeddedServer(LATE_FAULT) as server:
         done = swarm(server.url, "--out", str(run_dir), "--history-seconds", "4")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "covers the first 4 s" in done.stdout and "verdict: VALID" in done.stdout

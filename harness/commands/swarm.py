@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -262,4 +263,17 @@ def locust_command(args: argparse.Namespace, url: str, run_dir: Path) -> list[st
     ]  # fmt: skip
     if args.processes > 1:
         command += ["--processes", str(args.processes)]
+        if "--master" not in command:
+            # Locust's master listens on 5557 by default, on every interface: a second
+            # run on the machine would fail to start, or worse, its workers would join
+            # this run's master. Local workers get a free loopback port of their own.
+            port = str(_free_loopback_port())
+            command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+            command += ["--master-host", "127.0.0.1", "--master-port", port]
     return command + config.locust_args(args)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -82,3 +82,15 @@ def test_sessions_and_scenario_come_from_the_config():
     scenario = swarm.build_scenario()
     assert scenario.key_space == 4 and scenario.think_min == scenario.think_max == 1.0
     assert SwarmConfig().session_names() == ["swarm"]
+
+
+def test_local_worker_processes_get_a_master_port_of_their_own_on_loopback(tmp_path):
+    # Locust's default master port would let two runs on one machine collide, or one
+    # run's workers join the other's master.
+    from harness.commands.swarm import locust_command
+
+    args = build_parser().parse_args(["swarm", "--processes", "2"])
+    command = locust_command(args, "ws://127.0.0.1:1/", tmp_path)
+    value = {flag: command[i + 1] for i, flag in enumerate(command[:-1])}
+    assert value["--master-bind-host"] == value["--master-host"] == "127.0.0.1"
+    assert value["--master-bind-port"] == value["--master-port"] != "5557"

@@ -14,7 +14,7 @@ between consecutive sizes (1.0 is linear). With ``--from-file`` the history is
 written to a JSONL file first and read back with ``read_history``, as
 ``store-harness check`` reads a run, so the peak is the reader's and the
 checker's alone (the generator's objects are freed before). Also runnable under pytest-benchmark:
-``pytest benchmarks/ --benchmark-only``.
+``pytest benchmarks/ --benchmark-only -n 0``.
 """
 
 from __future__ import annotations

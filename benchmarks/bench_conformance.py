@@ -5,7 +5,7 @@
 The server runs as ``store-harness serve`` in a child process (as a user's
 server would), unless --embedded puts it on a thread of this process. Prints
 each run's wall time, the median, and the slowest cases of the last run. Also
-runnable under pytest-benchmark: ``pytest benchmarks/bench_conformance.py --benchmark-only``.
+runnable under pytest-benchmark: ``pytest benchmarks/bench_conformance.py --benchmark-only -n 0``.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def test_partitions_that_drop_and_that_stall(tmp_path):
 
 
 def test_restarts_of_the_embedded_server_start_new_epochs(tmp_path):
-    done = swarm(tmp_path, "--run-time", "7s", "--restart-every", "2", "--processes", "2")
+    done = swarm(tmp_path, "--run-time", "10s", "--restart-every", "3", "--processes", "2")
     info = valid_run(tmp_path, done)
     faults = info["faults"]
     assert "restart" in faults["kinds"]

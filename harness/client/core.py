@@ -311,7 +311,9 @@ class ClientCore:
         for listener in self.listeners:
             listener.request_sent(self, pending)
         wire = self._wire
-        if wire is None or self.violation is not None or self._ended:
+        # A wire no longer open (the server's close frame came, the transport has not
+        # ended yet) would raise websockets' InvalidState: the request is not sent.
+        if wire is None or self.violation is not None or self._ended or not wire.is_open:
             self.connection.forget(pending)
             self._unknown(pending, monotonic_ns())
             if wire is None:

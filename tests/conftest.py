@@ -4,6 +4,7 @@ server's variants; a real etcd; a coroutine runner."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -15,6 +16,25 @@ from peer_server import PeerServer, unavailable
 from harness.server.embedded import EmbeddedServer
 
 T = TypeVar("T")
+
+#: Set by .ci/run, which installs every real component: there, a test skipped because one
+#: is missing (chromium, openssl, node...) fails the run instead of passing it silently.
+REQUIRE_COMPONENTS = os.environ.get("STORE_HARNESS_REQUIRE_COMPONENTS") == "1"
+_MISSING = ("is not installed", "is missing")
+_missing_components: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if REQUIRE_COMPONENTS and report.skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if any(words in reason for words in _MISSING):
+            _missing_components.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _missing_components:
+        print("\ncomponents the suite needs are missing:", *_missing_components, sep="\n  ")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

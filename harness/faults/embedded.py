@@ -35,6 +35,9 @@ class ProxyThread(InBackground[FaultProxy]):
     def stats(self) -> ProxyStats:
         return self.proxy.stats
 
+    def begin_schedule(self) -> None:
+        self.call(self.proxy.begin_schedule)
+
 
 class ProxyProcess(ServerProcess):
     """``store-harness proxy`` in a child process on an ephemeral port.

@@ -99,6 +99,7 @@ class FaultProxy:
         host: str = "127.0.0.1",
         port: int = 0,
         connect_timeout: float = 5.0,
+        hold_schedule: bool = False,
     ) -> None:
         self.scheme, self.upstream_host, self.upstream_port, self.path = parse_upstream(upstream)
         self.plan = plan or FaultPlan()
@@ -111,6 +112,10 @@ class FaultProxy:
         self._links: set[_Link] = set()
         self._active: list[Partition] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        #: With hold_schedule, the partitions wait for begin_schedule(): a swarm counts
+        #: their times from when its load starts, not from when the proxy came up.
+        self.hold_schedule = hold_schedule
+        self._scheduled = False
         self._started_at = 0.0
 
     @property
@@ -118,13 +123,20 @@ class FaultProxy:
         return f"{self.scheme}://{self.host}:{self.port}{self.path}"
 
     async def start(self) -> FaultProxy:
-        loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._started_at = loop.time()
+        if not self.hold_schedule:
+            self.begin_schedule()
+        return self
+
+    def begin_schedule(self) -> None:
+        """Start the clock the partitions' times count from (once; later calls do nothing)."""
+        if self._scheduled:
+            return
+        self._scheduled = True
+        self._started_at = asyncio.get_running_loop().time()
         for partition in self.plan.partitions:
             self._spawn(self._run_partition(partition))
-        return self
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,19 @@ import orjson
 if TYPE_CHECKING:
     from harness.faults.embedded import ProxyThread
     from harness.faults.restart import RestartableServer, Restarter
+
+
+#: How often the fault clock looks for the run's start in run.json.
+RUN_START_POLL_S = 0.05
+
+
+def run_started_since(run_dir: Path, since: float) -> bool:
+    """Whether run.json says a run started in ``run_dir`` at or after wall time ``since``."""
+    try:
+        started = orjson.loads((run_dir / "run.json").read_bytes()).get("started")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return False
+    return isinstance(started, int | float) and started >= since
 
 
 def run_time_s(text: str) -> float:
@@ -43,6 +58,10 @@ class SwarmFaults:
         self.plan = parse_faults(args.fault)
         self.proxy: ProxyThread | None = None
         self.restarter: Restarter | None = None
+        self._ended = threading.Event()
+        self._clock = threading.Thread(
+            target=self._start_when_the_run_starts, name="store-harness fault clock", daemon=True
+        )
 
     def __enter__(self) -> SwarmFaults:
         from harness.faults.embedded import ProxyThread
@@ -50,7 +69,7 @@ class SwarmFaults:
         from harness.faults.restart import Restarter, run_restart_command
 
         if self.plan.active:
-            self.proxy = ProxyThread(self.upstream, self.plan).start()
+            self.proxy = ProxyThread(self.upstream, self.plan, hold_schedule=True).start()
             self.url = self.proxy.url
             print(f"store-harness: fault proxy at {self.url}: {self.plan.describe()}", flush=True)
         every = self.args.restart_every
@@ -69,11 +88,35 @@ class SwarmFaults:
             until = run_time_s(self.args.run_time) - max(3.0, min(every, 10.0))
             self.restarter = Restarter(
                 every, restart, EpochFile(self.run_dir / "epoch.json"), until_s=until
-            ).start()
+            )
             print(f"store-harness: restarting the server every {every:g}s", flush=True)
+        if self.proxy is not None or self.restarter is not None:
+            self._clock.start()
         return self
 
+    def _start_when_the_run_starts(self) -> None:
+        """Start the timed faults when locust starts the load, not before.
+
+        "partition at 3s" and "a restart every 5s" count from the run's start, the
+        clock the live line and the report use. locust takes seconds to come up on a
+        loaded machine, and a schedule counted from before would land on the connect
+        phase, or before any participant is there.
+        """
+        launched = time.time()
+        while not self._ended.wait(RUN_START_POLL_S):
+            if run_started_since(self.run_dir, launched):
+                break
+        else:
+            return
+        if self.proxy is not None:
+            self.proxy.begin_schedule()
+        if self.restarter is not None:
+            self.restarter.start()
+
     def __exit__(self, *exc_info: object) -> None:
+        self._ended.set()
+        if self._clock.is_alive():
+            self._clock.join(5)
         if self.restarter is not None:
             self.restarter.stop()
         if self.proxy is not None:

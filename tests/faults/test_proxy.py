@@ -144,6 +144,19 @@ def test_a_partition_cuts_the_open_connections_it_takes(server_url):
                 client.get("k")
 
 
+def test_a_held_schedule_counts_partition_times_from_begin_schedule(server_url):
+    plan = parse_faults(["partition=100%@0s+1s"])
+    with ProxyThread(server_url, plan, hold_schedule=True) as proxy:
+        with joined(proxy.url) as client:
+            time.sleep(0.3)  # a partition at 0s would have cut it by now
+            client.set("k", "before the clock")
+            assert not client.closed and proxy.stats.partitions_run == 0
+            proxy.begin_schedule()
+            proxy.begin_schedule()  # once: a second call does not run the partitions twice
+            assert wait_for(lambda: client.closed)
+        assert proxy.stats.partitions_run == 1 and proxy.stats.cut == {"partition": 1}
+
+
 def test_a_stalling_partition_holds_bytes_then_delivers_them(server_url):
     plan = parse_faults(["partition=100%@300ms+1s:stall"])
     with ProxyThread(server_url, plan) as proxy, joined(proxy.url) as client:

@@ -13,8 +13,8 @@ A spec is comma-separated ``NAME=VALUE`` items; the option repeats. Names:
 ``bandwidth=SIZE[/s]``    bytes per second per connection, each way: 500B, 64KiB, 1MB
 ``drop=P``                each connection is cut with probability P per second (0.05, 5%)
 ``lifetime=DUR[..DUR]``   each connection is cut after a lifetime drawn in the range
-``partition=F@AT+DUR[:MODE]``  at AT after the load starts, cut off a fraction F of connections
-                          for DUR; MODE ``drop`` (default: cut) or ``stall`` (both ways
+``partition=F@AT+DUR[:MODE]``  at AT after the load starts, cut off a fraction F of
+                          connections for DUR; MODE ``drop`` (default: cut) or ``stall`` (both ways
                           held, then released); repeatable
 ``seed=N``                seed of the proxy's random choices, for a repeatable run
 ========================  ==============================================================

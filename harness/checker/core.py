@@ -34,6 +34,13 @@ class Collector:
         if len(self.kept[anomaly.kind]) < KEEP_PER_KIND:
             self.kept[anomaly.kind].append(anomaly)
 
+    def merge(self, other: Collector) -> None:
+        """Take ``other``'s anomalies as if each had been reported here, in its order."""
+        for kind, count in other.counts.items():
+            self.counts[kind] += count
+            kept = self.kept[kind]
+            kept.extend(other.kept[kind][: KEEP_PER_KIND - len(kept)])
+
 
 def check(
     history: History | Iterable[Mapping[str, Any]],

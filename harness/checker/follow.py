@@ -104,6 +104,10 @@ class Follower:
             "disk_bytes": checker.segments.disk_bytes(),
             "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             "largest_key_events": checker.largest_key,
+            # Sessions all of whose participants left, judged already (see stream.py);
+            # at the end, those the verdict reused rather than judged again.
+            "sessions_judged_early": len(checker.finals),
+            "sessions_reused": checker.reused_sessions,
             **extra,
         }
         _write(self.out / STATUS, orjson.dumps(status))

@@ -38,6 +38,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checker.core import Collector, _check_violations, conclude, judge_key, judge_session
@@ -45,7 +46,7 @@ from harness.checker.model import REGISTER
 from harness.checker.operations import KeyHistory, Partitioned
 from harness.checker.search import DEFAULT_BUDGET
 from harness.checker.verdict import Anomaly, Verdict
-from harness.history.events import Done, Event, Invoke
+from harness.history.events import Closed, Done, Event, Invoke
 from harness.history.reader import History, paused_gc
 from harness.history.segments import WATERMARK_MARGIN_NS, Segments, SessionKey
 
@@ -76,6 +77,13 @@ class StreamChecker:
         self._turn = 0
         #: The largest key judged, in events (its history bounds the memory).
         self.largest_key = 0
+        #: session -> its judgement on a history that was all of it by then (see
+        #: _judge_finished_sessions); verdict() reuses it if nothing of it changed since.
+        self.finals: dict[str, _Final] = {}
+        self._attempt: _Attempt | None = None
+        self._session_turn = 0
+        #: Sessions verdict() took from finals rather than judging again.
+        self.reused_sessions = 0
 
     def feed_file(self, path: str | os.PathLike[str]) -> int:
         return self.segments.feed_file(path)
@@ -105,6 +113,13 @@ class StreamChecker:
             by_session[session_key[0]].append(session_key)
         with paused_gc():
             for session, keys in by_session.items():
+                final = self.finals.get(session)
+                if final is not None and self._unchanged(final, session, keys):
+                    report.merge(final.report)
+                    tally.update(final.tally)
+                    notes.extend(final.notes)
+                    self.reused_sessions += 1
+                    continue
                 # Only writes are kept for the session's key limit; the rest goes.
                 kept: list[KeyHistory] = []
                 for session_key in keys:
@@ -136,6 +151,101 @@ class StreamChecker:
         found = parts.keys.get(session_key)
         return found if found is not None else KeyHistory(*session_key)
 
+    def _print(self, session_key: SessionKey, pending_sets: int = 0) -> _KeyPrint:
+        """What a judgement of the key is computed from: its segment's events (and the
+        sets in flight that finish() will add), and the closes load() adds."""
+        segment = self.segments.keys[session_key]
+        closes = tuple(self.segments.closed.get(conn) for conn in sorted(segment.conns))
+        return _KeyPrint(session_key, segment.events + pending_sets, closes)
+
+    def _prints_now(self, keys: list[SessionKey]) -> list[_KeyPrint]:
+        return [self._print(key, len(self._pending_sets(key))) for key in keys]
+
+    def _unchanged(self, final: _Final, session: str, keys: list[SessionKey]) -> bool:
+        """Whether ``final`` was judged on exactly the session's events as they are now."""
+        return final.max_keys == self.segments.max_keys.get(session) and _same_prints(
+            final.keys, self._prints_now(keys)
+        )
+
+    def _pending_sets(self, session_key: SessionKey) -> list[Invoke]:
+        return [
+            call
+            for call, _ in self.segments.in_flight.values()
+            if call.op == "set" and (call.session or "", call.key or "") == session_key
+        ]
+
+    def _judge_finished_sessions(self, marks: dict[int, int], budget_s: float) -> None:
+        """Judge, a key or more a call, a session whose every participant has left.
+
+        Its keys' histories so far are then likely all they will ever be. Each is
+        judged only if the history so far lost nothing to the cut at the watermark,
+        so the judgement is exactly the one verdict() would make of the same
+        events; verdict() reuses it when no event of the session came after. Runs
+        that restart their server leave a finished session per epoch, so their
+        verdict at the end judges only the last epoch.
+        """
+        segments = self.segments
+        attempt = self._attempt
+        if attempt is None:
+            attempt = self._attempt = self._next_finished_session()
+            if attempt is None:
+                return
+        deadline = time.monotonic() + budget_s
+        while attempt.todo and (not attempt.prints or time.monotonic() < deadline):
+            session_key = attempt.todo.pop(0)
+            pending = self._pending_sets(session_key)
+            history = segments.load(session_key)
+            whole = [*history.events, *pending]
+            history.events = _so_far(whole, marks)
+            if len(history.events) != len(whole):
+                self._attempt = None  # not all read yet: try again later
+                return
+            with paused_gc():
+                key_history = self._key_history(session_key, history)
+                judge_key(
+                    key_history, self.search_budget, self.per_key_order, attempt.report,
+                    attempt.tally,
+                )  # fmt: skip
+            attempt.kept.append(KeyHistory(*session_key, key_history.writes))
+            attempt.prints.append(self._print(session_key, len(pending)))
+        if attempt.todo:
+            return
+        self._attempt = None
+        session = attempt.session
+        keys = [k for k in segments.keys if k[0] == session]
+        max_keys = segments.max_keys.get(session)
+        notes: list[str] = []
+        judge_session(session, attempt.kept, max_keys, attempt.report, attempt.tally, notes)
+        final = _Final(attempt.prints, max_keys, attempt.report, attempt.tally, notes)
+        if not self._unchanged(final, session, keys):
+            return  # something of it came while it was judged: try again later
+        self.finals[session] = final
+        for kind, kept in attempt.report.kept.items():
+            for anomaly in kept:
+                place = (anomaly.session or "", anomaly.key or "")
+                if (kind, place) not in self._live_seen:
+                    self._live_seen.add((kind, place))
+                    self._record(anomaly)
+
+    def _next_finished_session(self) -> _Attempt | None:
+        """The next session, in turn after the last one tried, whose participants have
+        all left and that has no final judgement of its events as they are now."""
+        segments = self.segments
+        sessions = list(segments.joined)
+        start = self._session_turn % len(sessions) if sessions else 0
+        for session in sessions[start:] + sessions[:start]:
+            self._session_turn += 1
+            if not all(conn in segments.closed for conn in segments.joined[session]):
+                continue
+            keys = [k for k in segments.keys if k[0] == session]
+            if not keys:
+                continue
+            final = self.finals.get(session)
+            if final is not None and self._unchanged(final, session, keys):
+                continue  # judged already, and nothing of it changed
+            return _Attempt(session, keys)
+        return None
+
     # --- anomalies so far ---------------------------------------------------------------
 
     def judge_so_far(
@@ -156,6 +266,7 @@ class StreamChecker:
         marks = segments.watermarks()
         if not marks:
             return 0
+        self._judge_finished_sessions(marks, budget_s)
         now = time.monotonic()
         deadline = now + budget_s
         judged = 0
@@ -201,6 +312,49 @@ class StreamChecker:
     def anomalies_so_far(self) -> int:
         """Anomalies found so far (read-only; the metrics exporter reads it)."""
         return self.live.total
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class _KeyPrint:
+    session_key: SessionKey
+    events: int
+    closes: tuple[Closed | None, ...]
+
+    def same(self, other: _KeyPrint) -> bool:
+        """The same events: segments only grow, and a close is the same object or not."""
+        return (
+            self.session_key == other.session_key
+            and self.events == other.events
+            and len(self.closes) == len(other.closes)
+            and all(a is b for a, b in zip(self.closes, other.closes, strict=True))
+        )
+
+
+def _same_prints(these: list[_KeyPrint], those: list[_KeyPrint]) -> bool:
+    return len(these) == len(those) and all(a.same(b) for a, b in zip(these, those, strict=True))
+
+
+@dataclass(slots=True, eq=False)
+class _Final:
+    """A session judged on a history that was all of it then."""
+
+    keys: list[_KeyPrint]
+    max_keys: int | None
+    report: Collector
+    tally: Counter[str]
+    notes: list[str]
+
+
+@dataclass(slots=True, eq=False)
+class _Attempt:
+    """A finished session being judged, key by key over several calls."""
+
+    session: str
+    todo: list[SessionKey]
+    prints: list[_KeyPrint] = field(default_factory=list)
+    kept: list[KeyHistory] = field(default_factory=list)
+    report: Collector = field(default_factory=Collector)
+    tally: Counter[str] = field(default_factory=Counter)
 
 
 #: How long before the watermark every event of a live anomaly must lie. A history cut

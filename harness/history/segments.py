@@ -109,6 +109,9 @@ class Segments:
         self.history = History()
         self.events = self.requests = self.updates = 0
         self.max_keys: dict[str, int] = {}
+        #: session -> the connections that joined it (a session whose every one has
+        #: closed is likely over: see StreamChecker's final judgements).
+        self.joined: dict[str, set[str]] = {}
         self.closed: dict[str, Closed] = {}
         self.violations: list[Violation] = []
         #: In the order partition would create their key histories.
@@ -257,9 +260,11 @@ class Segments:
             if stopped is not None:
                 self._write(stopped, line)
             return
-        elif op == "join" and done.result == "joined" and done.max_keys is not None:
+        elif op == "join" and done.result == "joined":
             name = call.session or ""
-            self.max_keys[name] = min(self.max_keys.get(name, done.max_keys), done.max_keys)
+            self.joined.setdefault(name, set()).add(call.conn)
+            if done.max_keys is not None:
+                self.max_keys[name] = min(self.max_keys.get(name, done.max_keys), done.max_keys)
             return
         else:
             return

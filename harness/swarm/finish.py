@@ -169,7 +169,10 @@ def _judge(
 
 
 #: What run.json's ``checker`` quotes of the follower's last status.
-_CHECKER_FIGURES = ("disk_bytes", "max_rss_kib", "largest_key_events", "anomalies", "behind")
+_CHECKER_FIGURES = (
+    "disk_bytes", "max_rss_kib", "largest_key_events", "anomalies", "behind",
+    "sessions_judged_early", "sessions_reused",
+)  # fmt: skip
 
 
 def _violations(info: dict[str, Any]) -> int:

@@ -74,8 +74,12 @@ def test_every_golden_history_gets_the_same_verdict(path: Path, tmp_path: Path) 
 def test_a_correct_store_with_one_event_changed(
     spill: Path, events: list[Event], data: st.DataObject
 ) -> None:
-    events = copy.deepcopy(_invoke_observes(events))
-    body = events[1:]
+    events = [HEADER, *_one_changed(copy.deepcopy(_invoke_observes(events))[1:], data)]
+    _agreed(check(events), _streamed(events, spill))
+
+
+def _one_changed(body: list[Event], data: st.DataObject) -> list[Event]:
+    """``body`` with one event dropped, copied, moved in time, made unknown or revalued."""
     index = data.draw(st.integers(0, len(body) - 1))
     change = data.draw(st.sampled_from(("drop", "copy", "retime", "unknown", "revalue")))
     if change == "drop":
@@ -88,8 +92,7 @@ def test_a_correct_store_with_one_event_changed(
         body[index] = {**body[index], "result": "unknown"}
     elif "value" in body[index]:
         body[index]["value"] = data.draw(st.sampled_from([None, "alice#0", "bob#1"]))
-    events = [HEADER, *body]
-    _agreed(check(events), _streamed(events, spill))
+    return body
 
 
 CONNS = ("c1", "c2", "c3")
@@ -216,3 +219,89 @@ def test_a_correct_store_read_piece_by_piece_shows_no_anomaly_so_far(
     assert checker.anomalies_so_far == 0, [a.message for k in checker.live.kept.values() for a in k]
     checker.finish_file(path)
     assert checker.verdict().valid
+
+
+def _epochs(first: list[Event], second: list[Event]) -> list[Event]:
+    """Two sessions one after the other, as a server restart makes them: each
+    participant joins, and every one of the first has left before the second starts."""
+    out = [HEADER]
+    offset = 0
+    for epoch, events in enumerate((first, second)):
+        body = [dict(e) for e in events[1:]]
+        conns = sorted({e["conn"] for e in body if "conn" in e})
+        for number, conn in enumerate(conns):
+            join = {"conn": conn, "p": conn, "s": "s", "req": 10_000 + number, "op": "join"}
+            body.insert(0, {"ev": "done", "t": 0, "result": "joined", "maxKeys": 2, **join})
+            body.insert(0, {"ev": "invoke", "t": 0, **join})
+        for event in body:
+            event["t"] += offset
+            if "conn" in event:
+                event["conn"] = f"e{epoch}-{event['conn']}"
+            if "s" in event:
+                event["s"] = f"s.r{epoch}"
+        offset = max(e["t"] for e in body) + 10
+        out.extend(body)
+    return out
+
+
+def _followed(events: list[Event], directory: Path, pieces: int) -> StreamChecker:
+    """A checker that followed ``events`` written as one file in ``pieces`` steps."""
+    directory.mkdir()
+    path = directory / "a.jsonl"
+    lines = [orjson.dumps(e) + b"\n" for e in events]
+    checker = StreamChecker(directory / "segments", margin_ns=0)
+    step = max(1, len(lines) // pieces)
+    for end in range(step, len(lines) + step, step):
+        path.write_bytes(b"".join(lines[:end]))
+        checker.feed_file(path)
+        checker.judge_so_far(every_s=0)
+    checker.finish_file(path)
+    return checker
+
+
+@settings(MANY, max_examples=600)
+@given(histories(), histories(), st.integers(2, 12), st.booleans(), st.data())
+def test_a_finished_session_judged_early_gets_the_verdict_check_gives(
+    spill: Path,
+    first: list[Event],
+    second: list[Event],
+    pieces: int,
+    changed: bool,
+    data: st.DataObject,
+) -> None:
+    """A session whose participants have all left is judged during the run and its
+    judgement reused at the end: the verdict is still check()'s, anomalies and all."""
+    events = _epochs(_invoke_observes(first), _invoke_observes(second))
+    if changed:
+        events = [HEADER, *_one_changed(events[1:], data)]
+        events[1:] = sorted(events[1:], key=lambda e: e["t"])
+    checker = _followed(events, spill / f"epochs-{next(_runs)}", pieces)
+    _agreed(check(events), checker.verdict())
+
+
+@settings(max_examples=20, deadline=None)
+@given(histories(), histories())
+def test_finished_sessions_are_reused_unless_anything_of_them_came_after(
+    spill: Path, first: list[Event], second: list[Event]
+) -> None:
+    events = _epochs(_invoke_observes(first), _invoke_observes(second))
+    directory = spill / f"reuse-{next(_runs)}"
+    checker = _followed(events, directory, pieces=20)
+    # Both sessions ended inside the history: each was judged before the end.
+    assert set(checker.finals) == {"s.r0", "s.r1"}
+    # A late participant reads a key of the first session: that one is judged again.
+    late = {"conn": "late", "p": "late", "s": "s.r0", "req": 1, "op": "get", "key": "k0"}
+    t = events[-1]["t"] + 1
+    value = next(
+        (e["value"] for e in reversed(events) if e.get("op") == "set" and e.get("s") == "s.r0"
+         and e.get("key") == "k0" and e["ev"] == "invoke"),
+        None,
+    )  # fmt: skip
+    tail = [{"ev": "invoke", "t": t, **late},
+            {"ev": "done", "t": t + 1, "result": "value", "value": value, **late}]  # fmt: skip
+    with (directory / "a.jsonl").open("ab") as file:
+        file.write(b"".join(orjson.dumps(e) + b"\n" for e in tail))
+    checker.finish_file(directory / "a.jsonl")
+    verdict = checker.verdict()
+    assert checker.reused_sessions == 1
+    _agreed(check([*events, *tail]), verdict)

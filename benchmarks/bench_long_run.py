@@ -15,6 +15,10 @@ and reports, from run.json and the run directory:
 * disk used: the history files, and the checker's segments at their largest;
 * verdict latency: from the end of the load to the verdict (run.json's ``checker``).
 
+With ``--late-fault-after SECONDS`` the server is benchmarks/late_fault_server.py, which
+from then on loses one update in a hundred (restarted by the swarm's ``--restart-cmd``),
+and the benchmark says whether the verdict found it and when the live line first did.
+
 Not run in CI: it takes as long as ``--minutes`` says, plus the verdict.
 """
 
@@ -22,6 +26,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +60,14 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=5.0, help="leave+rejoin per second")
     parser.add_argument("--restart-every", type=float, default=300.0, help="seconds")
     parser.add_argument("--processes", type=int, default=1, help="locust processes")
+    parser.add_argument(
+        "--late-fault-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run benchmarks/late_fault_server.py instead of the embedded server: from "
+        "this long after the start, 1%% of updates reach no observer (the issue: 1200)",
+    )
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="long-run-")) / "run"
     seconds = int(args.minutes * 60)
@@ -62,6 +78,10 @@ def main() -> None:
         "--restart-every", str(args.restart_every), "--processes", str(args.processes),
         "--out", str(run_dir),
     ]  # fmt: skip
+    late_fault = None
+    if args.late_fault_after is not None:
+        late_fault = LateFault(run_dir.parent, time.time() + args.late_fault_after)
+        command += late_fault.swarm_args()
     started = time.monotonic()
     swarm = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(swarm.pid)
@@ -92,6 +112,8 @@ def main() -> None:
         swarm.kill()
     swarm.wait()
     reader.join(5)
+    if late_fault is not None:
+        late_fault.stop()
     last_live = next((line for line in reversed(output) if line.startswith("[")), "")
     info = orjson.loads((run_dir / "run.json").read_bytes())
     recorded = sum(
@@ -111,7 +133,35 @@ def main() -> None:
     print(f"verdict latency after the end: {figures.get('verdict_seconds_after_end')} s")
     print(f"window fallback: {info.get('history_fallback')}")
     print(f"last live line: {last_live.strip()}")
+    if late_fault is not None:
+        first = next((line for line in output if line.startswith("[") and "(first:" in line), "")
+        kinds = orjson.loads((run_dir / "verdict.json").read_bytes()).get("counts", {})
+        found = "found" if kinds.keys() & {"lost_update", "gap"} else "MISSED"
+        print(f"hidden fault from {args.late_fault_after:g} s: {found}, verdict counts {kinds}")
+        print(f"first live line naming it: {first.strip() or 'none'}")
     print(f"run directory: {run_dir}")
+
+
+class LateFault:
+    """benchmarks/late_fault_server.py on a free loopback port, restarted by the swarm."""
+
+    def __init__(self, folder: Path, fault_at: float) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        script = Path(__file__).with_name("late_fault_server.py")
+        self.pidfile = folder / "late-fault.pid"
+        self.args = [sys.executable, str(script), "--port", str(self.port)]
+        self.args += ["--fault-at", repr(fault_at), "--pidfile", str(self.pidfile)]
+        subprocess.run([*self.args[:2], "restart", *self.args[2:]], check=True, timeout=60)
+
+    def swarm_args(self) -> list[str]:
+        restart = shlex.join([*self.args[:2], "restart", *self.args[2:]])
+        return ["--url", f"ws://127.0.0.1:{self.port}/", "--restart-cmd", restart]
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(self.pidfile.read_text()), signal.SIGTERM)
 
 
 def _cmd(process: psutil.Process) -> list[str]:

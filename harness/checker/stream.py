@@ -24,6 +24,13 @@ tests demand the same verdict as ``check``. Judging whole keys gives that by
 construction: the segment of a key, partitioned, is exactly the key history
 ``check`` builds. Its bound is the largest key's history, not the run's.
 
+A session whose every participant has left is judged during the run, key by key
+(:meth:`StreamChecker._judge_finished_sessions`), on a history so far that the
+watermark cut nothing from, and :meth:`StreamChecker.verdict` reuses that
+judgement if no event of the session came after: the same function of the same
+events. A run that restarts its server leaves a finished session per epoch, so
+its verdict at the end judges only the sessions still open then.
+
 While the run goes on, :meth:`StreamChecker.judge_so_far` judges keys on the
 history so far, cut at a watermark: every file read up to it, a request still
 waiting for its reply counted as unknown (it may take effect any time later),
@@ -37,7 +44,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +89,7 @@ class StreamChecker:
         self.finals: dict[str, _Final] = {}
         self._attempt: _Attempt | None = None
         self._session_turn = 0
+        self._retry_at: dict[str, float] = {}
         #: Sessions verdict() took from finals rather than judging again.
         self.reused_sessions = 0
 
@@ -196,9 +204,11 @@ class StreamChecker:
             pending = self._pending_sets(session_key)
             history = segments.load(session_key)
             whole = [*history.events, *pending]
-            history.events = _so_far(whole, marks)
+            history.events = _so_far(whole, marks, segments.closed)
             if len(history.events) != len(whole):
-                self._attempt = None  # not all read yet: try again later
+                # Not all read by the watermark yet: try again a little later.
+                self._attempt = None
+                self._retry_at[attempt.session] = time.monotonic() + RETRY_S
                 return
             with paused_gc():
                 key_history = self._key_history(session_key, history)
@@ -218,7 +228,9 @@ class StreamChecker:
         judge_session(session, attempt.kept, max_keys, attempt.report, attempt.tally, notes)
         final = _Final(attempt.prints, max_keys, attempt.report, attempt.tally, notes)
         if not self._unchanged(final, session, keys):
-            return  # something of it came while it was judged: try again later
+            # Something of it came while it was judged: try again a little later.
+            self._retry_at[session] = time.monotonic() + RETRY_S
+            return
         self.finals[session] = final
         for kind, kept in attempt.report.kept.items():
             for anomaly in kept:
@@ -235,6 +247,8 @@ class StreamChecker:
         start = self._session_turn % len(sessions) if sessions else 0
         for session in sessions[start:] + sessions[:start]:
             self._session_turn += 1
+            if self._retry_at.get(session, 0.0) > time.monotonic():
+                continue
             if not all(conn in segments.closed for conn in segments.joined[session]):
                 continue
             keys = [k for k in segments.keys if k[0] == session]
@@ -289,7 +303,7 @@ class StreamChecker:
                 for call, _ in segments.in_flight.values()
                 if call.op == "set" and (call.session or "", call.key or "") == session_key
             ]
-            history.events = _so_far([*history.events, *pending], marks)
+            history.events = _so_far([*history.events, *pending], marks, segments.closed)
             found = Collector()
             with paused_gc():
                 key_history = self._key_history(session_key, history)
@@ -357,6 +371,10 @@ class _Attempt:
     tally: Counter[str] = field(default_factory=Counter)
 
 
+#: How long a finished session whose judgement had to stop waits before the next try.
+RETRY_S = 5.0
+
+
 #: How long before the watermark every event of a live anomaly must lie. A history cut
 #: at the watermark cannot tell an update still on its way from one that is lost, so an
 #: anomaly is said live only once its evidence is this old; the verdict at the end,
@@ -369,19 +387,24 @@ def _settled(anomaly: Anomaly, marks: dict[int, int]) -> bool:
     return all(e.time <= marks.get(e.domain, -1) - SETTLE_NS for e in anomaly.events)
 
 
-def _so_far(events: list[Event], marks: dict[int, int]) -> list[Event]:
+def _so_far(events: list[Event], marks: dict[int, int], closed: Container[str]) -> list[Event]:
     """The events recorded by the watermark of their clock domain, as a history cut there.
 
     A request answered after it has no reply yet (its outcome is unknown), an
     update received after it has not arrived, and a stopObserving not yet
-    answered is left out: the updates it is owed may still be on their way.
+    answered is left out: the updates it is owed may still be on their way. One
+    on a connection that has ``closed`` stays, as in the whole history: no reply
+    and no update can come any more.
     """
     kept = [e for e in events if e.time <= marks.get(e.domain, -1)]
     answered = {(e.conn, e.request) for e in kept if type(e) is Done}
     return [
         e
         for e in kept
-        if type(e) is not Invoke or e.op != "stop" or (e.conn, e.request) in answered
+        if type(e) is not Invoke
+        or e.op != "stop"
+        or (e.conn, e.request) in answered
+        or e.conn in closed
     ]
 
 

@@ -7,7 +7,7 @@ same steps can be re-run by hand on a run directory.
 from __future__ import annotations
 
 import time
-import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from harness.history.reader import History
 from harness.latency.thresholds import gather
 from harness.reports import build_report
 from harness.reports.timeline import beside_verdict, write_verdict_page
-from harness.run.directory import read_run_json, write_atomically, write_run_json, write_verdict
+from harness.run.directory import read_run_json, write_run_json, write_verdict
 from harness.run.pacing import CLOSED, OPEN, PER_PARTICIPANT, LoadModel
 from harness.swarm.config import SwarmConfig
 
@@ -78,12 +78,11 @@ def _store(environment: Any) -> tuple[str, Capabilities]:
     return name, adapter_class.capabilities
 
 
-def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
+def finish_run(
+    environment: Any, payloads: list[dict[str, Any]], problems: Sequence[str] = ()
+) -> int:
     """Merge what every process sent, check the history, write the verdict; the exit code."""
     run_dir = Path(environment.parsed_options.run_dir)
-    for payload in payloads:
-        for relative, packed in payload.get("files", {}).items():
-            write_atomically(run_dir / relative, zlib.decompress(packed))
     info = read_run_json(run_dir)
     totals: dict[str, int] = {}
     for payload in payloads:
@@ -101,7 +100,7 @@ def finish_run(environment: Any, payloads: list[dict[str, Any]]) -> int:
         notification_clock=clocks.pop() if len(clocks) == 1 else ("mixed" if clocks else "none"),
         violations=[v for payload in payloads for v in payload.get("violations", [])],
         violation_count=sum(payload.get("violation_count", 0) for payload in payloads),
-        problems=[p for payload in payloads for p in payload.get("problems", [])],
+        problems=[*problems, *(p for payload in payloads for p in payload.get("problems", []))],
     )
     fallback = follow.window_requested(run_dir)
     if fallback is not None:

@@ -8,8 +8,9 @@ end-of-run protocol between master and workers:
    (``harness_stop``) and waits until all have (``harness_stopped``), so no
    write is still in flight anywhere when the audit reads begin.
 2. It then asks for the audit (``harness_audit``): each worker reads every key
-   once more, closes its recorders and sends its history and latency files
-   (``harness_results``), which the master writes into the run directory.
+   once more, closes its recorders and sends its counts (``harness_results``).
+   A worker on another machine has sent its history and latency files as they
+   grew (``harness_files``, :mod:`harness.run.chunks`), the rest before its results.
 3. The master's ``test_stop`` merges, checks and reports (:mod:`harness.swarm.finish`).
 
 A single-process run does steps 2 and 3 itself in ``test_stop``.
@@ -28,6 +29,7 @@ import orjson
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.run.chunks import FILES_MESSAGE, receive_chunk
 from harness.run.directory import read_run_json, write_run_json
 from harness.swarm import prometheus
 from harness.swarm.config import SwarmConfig, add_locust_arguments
@@ -51,6 +53,8 @@ class _EndOfRun:
     def __init__(self) -> None:
         self.stopped: set[str] = set()
         self.results: dict[str, dict[str, Any]] = {}
+        #: What went wrong receiving workers' files, for run.json's problems.
+        self.problems: list[str] = []
 
     def wait_for(self, collection: set[str] | dict[str, Any], count: int, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -82,6 +86,7 @@ def on_init(environment: Any, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         runner.register_message("harness_stopped", _master_stopped)
         runner.register_message("harness_results", _master_results)
+        runner.register_message(FILES_MESSAGE, _master_files)
 
 
 @events.test_start.add_listener
@@ -91,6 +96,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
         return
     _end.stopped.clear()
     _end.results.clear()
+    _end.problems.clear()
     options = environment.parsed_options
     config = SwarmConfig.from_locust(options)
     window = config.history_seconds
@@ -137,7 +143,7 @@ def on_test_stop(environment: Any, **_: Any) -> None:
     else:
         process = SwarmProcess.current
         payloads = [process.finish(environment.host)] if process is not None else []
-    environment.process_exit_code = finish_run(environment, payloads)
+    environment.process_exit_code = finish_run(environment, payloads, _end.problems)
 
 
 @events.quitting.add_listener
@@ -176,7 +182,7 @@ def _worker_stop(environment: Any, msg: Any, **_: Any) -> None:
 def _worker_audit(environment: Any, msg: Any, **_: Any) -> None:
     process = SwarmProcess.current
     if process is None:
-        payload: dict[str, Any] = {"name": f"idle-worker-{id(environment)}", "files": {}}
+        payload: dict[str, Any] = {"name": f"idle-worker-{id(environment)}"}
     else:
         payload = process.finish(environment.host)
     prometheus.flush(environment)  # the live figures' last word comes before the results
@@ -189,3 +195,10 @@ def _master_stopped(environment: Any, msg: Any, **_: Any) -> None:
 
 def _master_results(environment: Any, msg: Any, **_: Any) -> None:
     _end.results[msg.data["name"]] = msg.data
+
+
+def _master_files(environment: Any, msg: Any, **_: Any) -> None:
+    problem = receive_chunk(Path(environment.parsed_options.run_dir), msg.data)
+    if problem is not None and problem not in _end.problems:
+        _end.problems.append(problem)
+        print(f"store-harness: {problem}", flush=True)  # as it happens; run.json at the end

@@ -2,8 +2,9 @@
 
 Each process (the only one, or each worker) streams its history and latency
 histograms into the run directory as the run goes, so a killed run keeps what
-it measured. At the end it reads every key once more (the audit, after its
-participants stopped), closes its recorders and packs its files for the master.
+it measured (a worker on another machine sends them to the master as they grow).
+At the end it reads every key once more (the audit, after its participants
+stopped) and closes its recorders.
 The roles are modules of their own: :mod:`~harness.swarm.recorders`,
 :mod:`~harness.swarm.reporting` (locust's rows), :mod:`~harness.swarm.checkpoint`
 and :mod:`~harness.swarm.churn`; this one holds them together.
@@ -58,7 +59,11 @@ class SwarmProcess:
         self.run_dir = Path(config.run_dir or f"runs/{self.tag}")
         self.reporting = Reporting(environment.events.request, self.name)
         self.recorders = Recorders(
-            self.run_dir, self.name, self.reporting.requests, run_id=config.run_id
+            self.run_dir,
+            self.name,
+            self.reporting.requests,
+            run_id=config.run_id,
+            send=runner.send_message if is_worker else None,
         )
         self.listeners = self.recorders.listeners
         #: What went wrong on the harness's side (an audit that failed...).
@@ -163,7 +168,7 @@ class SwarmProcess:
                 self.problems.append(f"audit of {session!r} failed: {exc}")
 
     def finish(self, host: str | None) -> dict[str, Any]:
-        """Audit, close the recorders and pack this process's files; idempotent."""
+        """Audit, close the recorders (the last of a remote worker's files go); idempotent."""
         if self._finished is not None:
             return self._finished
         if self._churn is not None:
@@ -176,13 +181,12 @@ class SwarmProcess:
         if host and history.stopped_ns is None:
             gevent.sleep(0.5)  # let notifications still in flight arrive
             self.audit(host)
-        files = self.recorders.close()
+        self.recorders.close()
         reporting = self.reporting
         self._finished = {
             "name": self.name,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "files": files,
             "requests": dict(reporting.requests.counts),
             "connects": dict(reporting.connects),
             "violations": reporting.violations,

@@ -41,21 +41,30 @@ anomalies found so far are real; the verdict at the end is the one that counts.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checker.core import Collector, _check_violations, conclude, judge_key, judge_session
 from harness.checker.model import REGISTER
-from harness.checker.operations import KeyHistory, Partitioned
+from harness.checker.operations import KeyHistory, Partitioned, Write
 from harness.checker.search import DEFAULT_BUDGET
 from harness.checker.verdict import Anomaly, Verdict
 from harness.history.events import Closed, Done, Event, Invoke
 from harness.history.reader import History, paused_gc
 from harness.history.segments import WATERMARK_MARGIN_NS, Segments, SessionKey
+
+#: Below this many events a session's keys are judged in this process: a pool costs more.
+PARALLEL_MIN_EVENTS = 200_000
+#: Processes the verdict judges a large session's keys in. Each holds one key's history,
+#: so memory grows with them; two halve the wait on this project's 2-core machines.
+VERDICT_WORKERS = min(2, os.cpu_count() or 1)
+#: How long a finished session whose judgement had to stop waits before the next try.
+RETRY_S = 5.0
 
 
 class StreamChecker:
@@ -69,8 +78,13 @@ class StreamChecker:
         per_key_order: bool = True,
         not_promised: Sequence[str] = (),
         margin_ns: int = WATERMARK_MARGIN_NS,
+        workers: int = VERDICT_WORKERS,
+        parallel_min_events: int = PARALLEL_MIN_EVENTS,
     ) -> None:
         self.segments = Segments(spill_dir, margin_ns=margin_ns)
+        #: Processes verdict() judges keys in, once a session has parallel_min_events.
+        self.workers = workers
+        self.parallel_min_events = parallel_min_events
         self.search_budget = search_budget
         self.per_key_order = per_key_order
         self.not_promised = list(not_promised)
@@ -130,11 +144,12 @@ class StreamChecker:
                     continue
                 # Only writes are kept for the session's key limit; the rest goes.
                 kept: list[KeyHistory] = []
-                for session_key in keys:
-                    key_history = self._key_history(session_key)
-                    judge_key(key_history, self.search_budget, self.per_key_order, report, tally)
-                    kept.append(KeyHistory(session, key_history.key, key_history.writes))
-                    del key_history
+                for session_key, (found, counts, writes) in zip(
+                    keys, self._judged_keys(keys), strict=True
+                ):
+                    report.merge(found)
+                    tally.update(counts)
+                    kept.append(KeyHistory(*session_key, writes))
                 max_keys = segments.max_keys.get(session)
                 judge_session(session, kept, max_keys, report, tally, notes)
         stats = {"events": segments.events, "keys": len(segments.keys)}
@@ -150,6 +165,31 @@ class StreamChecker:
         return conclude(
             report, tally, stats, parts, self.search_budget, notes, truncated, segments.events > 0
         )
+
+    def _judged_keys(self, keys: list[SessionKey]) -> Iterator[_KeyJudgement]:
+        """Each key judged on its whole history, in order: in ``workers`` processes when
+        there is enough to judge (the load is over by then: its cores are free)."""
+        size = sum(self.segments.keys[key].events for key in keys)
+        workers = min(self.workers, len(keys))
+        if workers < 2 or size < self.parallel_min_events or "fork" not in _start_methods():
+            yield from map(self._judge_whole, keys)
+            return
+        global _inherited
+        _inherited = self  # the forked processes judge from this object's segments
+        self.segments.flush()
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            for judged, events in pool.imap(_judge_inherited, keys):
+                self.largest_key = max(self.largest_key, events)
+                yield judged
+        _inherited = None
+
+    def _judge_whole(self, session_key: SessionKey) -> _KeyJudgement:
+        found: Collector = Collector()
+        counts: Counter[str] = Counter()
+        key_history = self._key_history(session_key)
+        judge_key(key_history, self.search_budget, self.per_key_order, found, counts)
+        return found, counts, key_history.writes
 
     def _key_history(self, session_key: SessionKey, history: History | None = None) -> KeyHistory:
         if history is None:
@@ -344,6 +384,23 @@ class _KeyPrint:
         )
 
 
+#: What judging one key gives: its anomalies, its counts, its writes (for the key limit).
+_KeyJudgement = tuple[Collector, Counter[str], list[Write]]
+#: The checker whose keys forked processes judge (see StreamChecker._judged_keys).
+_inherited: StreamChecker | None = None
+
+
+def _judge_inherited(session_key: SessionKey) -> tuple[_KeyJudgement, int]:
+    assert _inherited is not None
+    with paused_gc():
+        judged = _inherited._judge_whole(session_key)
+    return judged, _inherited.largest_key
+
+
+def _start_methods() -> list[str]:
+    return multiprocessing.get_all_start_methods()
+
+
 def _same_prints(these: list[_KeyPrint], those: list[_KeyPrint]) -> bool:
     return len(these) == len(those) and all(a.same(b) for a, b in zip(these, those, strict=True))
 
@@ -369,10 +426,6 @@ class _Attempt:
     kept: list[KeyHistory] = field(default_factory=list)
     report: Collector = field(default_factory=Collector)
     tally: Counter[str] = field(default_factory=Counter)
-
-
-#: How long a finished session whose judgement had to stop waits before the next try.
-RETRY_S = 5.0
 
 
 #: How long before the watermark every event of a live anomaly must lie. A history cut

@@ -95,6 +95,25 @@ def _one_changed(body: list[Event], data: st.DataObject) -> list[Event]:
     return body
 
 
+def test_keys_judged_in_two_processes_give_the_same_verdict(tmp_path: Path) -> None:
+    """The verdict's parallel path (forked processes judge keys, results merged in key
+    order) on every golden history and a few hundred soups: check()'s verdict, and
+    the very anomalies, in the order, that judging in one process gives."""
+    histories = [read_history([path]) for path in GOLDEN]
+    histories += [History.from_events(soup(seed)) for seed in range(300)]
+    for number, history in enumerate(histories):
+        verdicts = []
+        for workers in (2, 1):
+            checker = StreamChecker(
+                tmp_path / f"{number}-{workers}", workers=workers, parallel_min_events=0
+            )
+            checker.feed_history(history)
+            verdicts.append(checker.verdict())
+        parallel, alone = verdicts
+        _agreed(check(history), parallel)
+        assert [a.message for a in parallel.anomalies] == [a.message for a in alone.anomalies]
+
+
 CONNS = ("c1", "c2", "c3")
 KEYS = ("k0", "k1", "k2")
 VALUES = (None, "a", "b", "c")

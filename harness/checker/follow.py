@@ -114,18 +114,33 @@ class Follower:
         return status
 
     def finish(self) -> None:
-        verdict, page = judge_files(self.checker, self.files())
-        self.status(0, done=True)
+        phases: dict[str, float] = {}
+        verdict, page = judge_files(self.checker, self.files(), phases)
+        began = time.monotonic()
         _write(self.out / RESULT, pickle.dumps((verdict, page), pickle.HIGHEST_PROTOCOL))
+        phases["send"] = round(time.monotonic() - began, 2)
+        # Where the wait after the run went, for run.json's checker figures.
+        self.status(0, done=True, finish_seconds=phases)
         self.checker.segments.remove()
 
 
-def judge_files(checker: StreamChecker, paths: list[Path]) -> tuple[Verdict, History]:
-    """Read ``paths`` to their end and judge the whole run; the verdict and its page's history."""
+def judge_files(
+    checker: StreamChecker, paths: list[Path], phases: dict[str, float] | None = None
+) -> tuple[Verdict, History]:
+    """Read ``paths`` to their end and judge the whole run; the verdict and its page's
+    history. ``phases`` gets the seconds each step took: read, judge, page."""
+    timed = phases if phases is not None else {}
+    began = time.monotonic()
     for path in paths:
         checker.finish_file(path)
+    timed["read"] = round(time.monotonic() - began, 2)
+    began = time.monotonic()
     verdict = checker.verdict()
-    return verdict, page_history(verdict, checker.segments)
+    timed["judge"] = round(time.monotonic() - began, 2)
+    began = time.monotonic()
+    page = page_history(verdict, checker.segments)
+    timed["page"] = round(time.monotonic() - began, 2)
+    return verdict, page
 
 
 def _size(path: Path) -> int:
@@ -135,26 +150,27 @@ def _size(path: Path) -> int:
         return 0
 
 
-#: The most keys whose whole history verdict.html gets around the counterexamples.
-PAGE_KEYS = 20
-
-
 def page_history(verdict: Verdict, segments: Segments) -> History:
-    """The history verdict.html draws: each anomaly's key in full, around its
-    counterexample (the page itself keeps the neighbourhood), for the first
-    PAGE_KEYS keys, and every counterexample's events. Counterexample events are
-    the verdict's own objects: the page finds them by identity."""
+    """The history verdict.html draws: the key of each kind's smallest counterexample
+    (the one the page draws) in full, the page itself keeping the neighbourhood, and
+    every counterexample's events. Counterexample events are the verdict's own
+    objects: the page finds them by identity.
+
+    Only the drawn keys: a run whose anomalies span every key would otherwise load,
+    send and index its whole last stretch again for a page that shows one window.
+    """
     spanning = segments.history
     quoted: dict[Any, Any] = {}
-    keys: list[tuple[str, str]] = []
     for anomaly in verdict.anomalies:
         for event in anomaly.events:
             quoted.setdefault(event, event)
+    keys: list[tuple[str, str]] = []
+    for anomaly in verdict.examples.values():
         place = (anomaly.session or "", anomaly.key or "")
         if anomaly.key is not None and place in segments.keys and place not in keys:
             keys.append(place)
     seen: dict[int, Any] = {id(event): event for event in quoted.values()}
-    for place in keys[:PAGE_KEYS]:
+    for place in keys:
         for event in segments.load(place).events:
             event = quoted.get(event, event)
             seen.setdefault(id(event), event)

@@ -170,7 +170,7 @@ def _judge(
 #: What run.json's ``checker`` quotes of the follower's last status.
 _CHECKER_FIGURES = (
     "disk_bytes", "max_rss_kib", "largest_key_events", "anomalies", "behind",
-    "sessions_judged_early", "sessions_reused",
+    "sessions_judged_early", "sessions_reused", "finish_seconds",
 )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ from harness.latency.histograms import (
     decode_histogram,
     encode_histogram,
     merge,
+    new_histogram,
 )
 
 if TYPE_CHECKING:  # the recorder writes to this log; the log only reads its counts
@@ -115,12 +116,31 @@ class LatencyLog:
         self.close()
 
 
+class Interval:
+    """One second of one metric as the files hold it (one encoding per process), decoded
+    only when asked: a decoded histogram is about 200 KB, an encoded one a few hundred
+    bytes, and an hour's run holds thousands of them."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, encoded: str) -> None:
+        self.encoded = [encoded]
+
+    def histogram(self) -> HdrHistogram:
+        found = decode_histogram(self.encoded[0])
+        for more in self.encoded[1:]:
+            found.add(decode_histogram(more))
+        return found
+
+
 @dataclass
 class LatencyData:
     """Every latency file of a run, merged."""
 
-    #: metric -> wall second -> histogram of the values recorded in that second
-    intervals: dict[str, dict[int, HdrHistogram]] = field(default_factory=dict)
+    #: metric -> wall second -> the values recorded in that second
+    intervals: dict[str, dict[int, Interval]] = field(default_factory=dict)
+    #: metric -> every value recorded, all seconds and processes
+    totals: dict[str, HdrHistogram] = field(default_factory=dict)
     #: wall second -> error code -> count
     errors: dict[int, Counter[str]] = field(default_factory=dict)
     clocks: Counter[str] = field(default_factory=Counter)
@@ -132,7 +152,8 @@ class LatencyData:
     skewed: int = 0
 
     def total(self, metric: str) -> HdrHistogram:
-        return merge(self.intervals.get(metric, {}).values())
+        found = self.totals.get(metric)
+        return merge([found] if found is not None else [])
 
     def error_totals(self) -> Counter[str]:
         totals: Counter[str] = Counter()
@@ -167,13 +188,18 @@ def _read_file(path: Path, data: LatencyData) -> None:
                 line = orjson.loads(raw)
                 kind = line["kind"]
                 if kind == "interval":
-                    histogram = decode_histogram(line["hist"])
-                    per_second = data.intervals.setdefault(line["metric"], {})
+                    encoded, metric = line["hist"], line["metric"]
+                    histogram = decode_histogram(encoded)  # a bad one is skipped here
                     second = int(line["t"])
+                    total = data.totals.get(metric)
+                    if total is None:
+                        total = data.totals[metric] = new_histogram()
+                    total.add(histogram)
+                    per_second = data.intervals.setdefault(metric, {})
                     if second in per_second:
-                        per_second[second].add(histogram)
+                        per_second[second].encoded.append(encoded)
                     else:
-                        per_second[second] = histogram
+                        per_second[second] = Interval(encoded)
                 elif kind == "errors":
                     data.errors.setdefault(int(line["t"]), Counter()).update(line["codes"])
                 elif kind == "header":

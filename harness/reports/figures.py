@@ -25,6 +25,7 @@ from harness.latency.histograms import (
     OPERATIONS,
     percentile_curve,
     stat_us,
+    stats_us,
     summarize,
 )
 from harness.latency.log import LatencyData, read_latency
@@ -136,11 +137,13 @@ def timeline(run: Run) -> dict[str, Any]:
         rows: dict[str, list[float | None]] = {"p50": [], "p99": [], "max": []}
         counts: list[int] = []
         for second in seconds:
-            histogram = per_second.get(second)
-            counts.append(histogram.get_total_count() if histogram is not None else 0)
+            interval = per_second.get(second)
+            histogram = interval.histogram() if interval is not None else None
+            count = histogram.get_total_count() if histogram is not None else 0
+            counts.append(count)
+            found = stats_us(histogram, rows) if histogram is not None and count else {}
             for stat, values in rows.items():
-                has_data = histogram is not None and histogram.get_total_count()
-                values.append(stat_us(histogram, stat) if has_data else None)
+                values.append(found.get(stat))
         latency[metric] = rows
         throughput[metric] = counts
     codes = sorted(run.latency.error_totals())

@@ -72,7 +72,7 @@ def _scoped(threshold: Threshold, run: Any) -> Outcome:
     seconds = sum(1 for t in range(first, last + 1) if _inside(t, spans)) or 1
     for metric in METRICS:
         per_second = latency.intervals.get(metric, {})
-        histogram = merge(h for t, h in per_second.items() if _inside(t, spans))
+        histogram = merge(i.histogram() for t, i in per_second.items() if _inside(t, spans))
         count = histogram.get_total_count()
         rates[metric] = count / seconds
         if count:

@@ -148,8 +148,11 @@ def _judge(
     mode = "follower"
     if found is None:
         mode = "after the run"
+        # One process: this one is locust's, gevent-patched, no place to fork a pool from.
         checker = StreamChecker(
-            follow.checker_dir(run_dir) / "segments", per_key_order=capabilities.per_key_order
+            follow.checker_dir(run_dir) / "segments",
+            per_key_order=capabilities.per_key_order,
+            workers=1,
         )
         try:
             found = follow.judge_files(checker, sorted((run_dir / "history").glob("*.jsonl")))

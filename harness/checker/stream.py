@@ -218,7 +218,7 @@ class StreamChecker:
     def _pending_sets(self, session_key: SessionKey) -> list[Invoke]:
         return [
             call
-            for call, _ in self.segments.in_flight.values()
+            for call in self.segments.in_flight.values()
             if call.op == "set" and (call.session or "", call.key or "") == session_key
         ]
 
@@ -340,7 +340,7 @@ class StreamChecker:
             history = segments.load(session_key)
             pending = [
                 call
-                for call, _ in segments.in_flight.values()
+                for call in segments.in_flight.values()
                 if call.op == "set" and (call.session or "", call.key or "") == session_key
             ]
             history.events = _so_far([*history.events, *pending], marks, segments.closed)

@@ -6,8 +6,9 @@
 Runs ``store-harness swarm`` (its own reference server, restarted every
 ``--restart-every`` seconds, participants leaving and rejoining ``--churn`` per
 second) with the default history window: the whole run, judged as it is
-recorded by the follower (:mod:`harness.checker.follow`). Samples the resident
-memory of the harness's processes (locust's) and of the checker every second,
+recorded by the follower (:mod:`harness.checker.follow`). Samples the memory
+(proportional set size, summed) of the harness's processes (locust's) and of the
+checker's (with its verdict processes) every second,
 and reports, from run.json and the run directory:
 
 * events judged, against the events the history files hold (every one, or not);
@@ -41,11 +42,14 @@ import orjson
 import psutil
 
 
-def rss_mib(processes: list[psutil.Process]) -> float:
+def pss_mib(processes: list[psutil.Process]) -> float:
+    """The memory of ``processes`` together: each one's proportional set size, in which a
+    page shared by n processes (the checker's forked verdict processes share its own,
+    copy on write) counts 1/n in each, so that none is counted twice."""
     total = 0
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
+            total += process.memory_full_info().pss
     return total / 2**20
 
 
@@ -58,7 +62,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--churn", type=float, default=5.0, help="leave+rejoin per second")
-    parser.add_argument("--restart-every", type=float, default=300.0, help="seconds")
+    parser.add_argument(
+        "--restart-every", type=float, default=300.0, help="seconds (0: never, one session)"
+    )
     parser.add_argument("--processes", type=int, default=1, help="locust processes")
     parser.add_argument(
         "--late-fault-after",
@@ -75,9 +81,10 @@ def main() -> None:
         sys.executable, "-m", "harness", "swarm",
         "--users", str(args.users), "--spawn-rate", str(max(25, args.users // 10)),
         "--run-time", f"{seconds}s", "--churn", str(args.churn),
-        "--restart-every", str(args.restart_every), "--processes", str(args.processes),
-        "--out", str(run_dir),
+        "--processes", str(args.processes), "--out", str(run_dir),
     ]  # fmt: skip
+    if args.restart_every > 0:
+        command += ["--restart-every", str(args.restart_every)]
     late_fault = None
     if args.late_fault_after is not None:
         late_fault = LateFault(run_dir.parent, time.time() + args.late_fault_after)
@@ -105,8 +112,8 @@ def main() -> None:
             continue
         checker = [c for c in children if "harness.checker.follow" in " ".join(_cmd(c))]
         harness = [root, *(c for c in children if c not in checker and "python" in c.name())]
-        peak_harness = max(peak_harness, rss_mib(harness))
-        peak_checker = max(peak_checker, rss_mib(checker))
+        peak_harness = max(peak_harness, pss_mib(harness))
+        peak_checker = max(peak_checker, pss_mib(checker))
         peak_segments = max(peak_segments, du(run_dir / "checker" / "segments"))
     if swarm.poll() is None:
         swarm.kill()
@@ -126,7 +133,8 @@ def main() -> None:
     print(f"exit code {swarm.returncode}, verdict {info.get('verdict')}, checker {figures}")
     print(f"events judged: {judged:,} of {recorded:,} recorded"
           f"{' (every one)' if judged == recorded else ''}")  # fmt: skip
-    print(f"peak memory: harness {peak_harness:,.0f} MiB, checker {peak_checker:,.0f} MiB "
+    print(f"peak memory (summed PSS): harness {peak_harness:,.0f} MiB, "
+          f"checker {peak_checker:,.0f} MiB "
           f"(its own max RSS {figures.get('max_rss_kib', 0) / 1024:,.0f} MiB)")  # fmt: skip
     print(f"disk: history {du(run_dir / 'history') / 2**20:,.1f} MiB, checker segments "
           f"{peak_segments / 2**20:,.1f} MiB at most")  # fmt: skip

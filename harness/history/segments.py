@@ -28,13 +28,14 @@ it is loaded, for the connections it has observers on; partition reads them only
 after every other event.
 
 A segment is a series of frames, each a 4-byte length and a :mod:`marshal` dump of
-the events written out together, as (kind, fields) pairs. Not JSON: the events were
-validated once, as they were read, and loading the largest keys again at the end is
-what a run waits for. A frame stores a string once however many of its events carry
-it (the session, the key, a value every observer was sent), so an event loaded
-takes about a quarter of the memory a decoded JSON line does, and loads about
-eight times as fast (README, "The streaming checker"). Events keep no JSON of their
-own (``record`` is None), so a counterexample quotes them the same either way.
+the events written out together: their kinds, then all their fields in a row. Not
+JSON: the events were validated once, as they were read, and loading the largest
+keys again at the end is what a run waits for. A frame stores a string once however
+many of its events carry it (the session, the key, a value every observer was sent),
+so an event loaded takes about a quarter of the memory a decoded JSON line does, and
+loads about eight times as fast (README, "The streaming checker"). Events keep no
+JSON of their own (``record`` is None), so a counterexample quotes them the same
+either way.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from test_checker_properties import HEADER, _invoke_observes, histories
 
 from harness.checker import Verdict, check
 from harness.checker.stream import StreamChecker, check_files
+from harness.errors import HistoryError
 from harness.history.reader import History, read_history
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.jsonl"))
@@ -324,3 +325,25 @@ def test_finished_sessions_are_reused_unless_anything_of_them_came_after(
     verdict = checker.verdict()
     assert checker.reused_sessions == 1
     _agreed(check([*events, *tail]), verdict)
+
+
+def test_segments_left_by_an_earlier_checker_are_not_appended_to(tmp_path: Path) -> None:
+    """A follower that crashed leaves its segments; the next checker of the directory
+    starts each segment afresh rather than reading the old frames as its own."""
+    path = GOLDEN[0]
+    spill = tmp_path / "segments"
+    spill.mkdir()
+    for index in range(8):
+        (spill / f"{index}.seg").write_bytes(b"left by a checker that crashed")
+    _agreed(check(read_history([path])), check_files([path], spill))
+
+
+def test_a_damaged_segment_is_a_history_error_naming_it(tmp_path: Path) -> None:
+    checker = StreamChecker(tmp_path / "segments")
+    checker.finish_file(GOLDEN[0])
+    checker.segments.finish()
+    session_key, segment = next(iter(checker.segments.keys.items()))
+    data = segment.path.read_bytes()
+    segment.path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(HistoryError, match=rf"{segment.path}: a frame is damaged"):
+        checker.segments.load(session_key)

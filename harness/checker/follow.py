@@ -43,6 +43,8 @@ from harness.history.segments import Segments
 #: Unread history beyond this, and the follower is behind.
 BEHIND_BYTES = 512 << 20
 STATUS, FINISH, RESULT, ERROR = "live.json", "finish", "verdict.pickle", "error.txt"
+#: How often the follower looks for the swarm's request to finish between steps.
+FINISH_POLL_S = 0.1
 #: A request that every process close its history window (the checker fell behind).
 WINDOW = "window.json"
 
@@ -85,7 +87,8 @@ class Follower:
             read = self.checker.feed_file(path)
             unread += max(0, _size(path) - self.checker.segments._tails[path].offset)
             del read
-        self.checker.judge_so_far()
+        if not (self.out / FINISH).exists():  # else the verdict judges it all, now
+            self.checker.judge_so_far()
         return self.status(unread)
 
     def status(self, unread: int, **extra: Any) -> dict[str, Any]:
@@ -275,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         while not finish.exists() and time.monotonic() < deadline:
             began = time.monotonic()
             follower.step()
-            time.sleep(max(0.1, options.interval - (time.monotonic() - began)))
+            # Asked to finish while waiting for the next step: start at once.
+            while time.monotonic() - began < options.interval and not finish.exists():
+                time.sleep(FINISH_POLL_S)
         follower.finish()
     except Exception as exc:  # the swarm checks by itself then; say why here
         (follower.out / ERROR).write_text(f"{type(exc).__name__}: {exc}\n")

@@ -35,8 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", default="fuzz-failure.jsonl", help="replay file for a failure (JSON lines)"
     )
     parser.add_argument("--replay", metavar="FILE", help="replay a saved failure instead")
-    # Tokens reach the preflight's and the audits' joins; the fuzzed joins carry none, so
-    # a store that checks tokens refuses them, as R2.4 lets it.
+    # Tokens reach the preflight's and the audits' joins, and each batch's well-formed
+    # join; joins the fuzzer makes up carry none, and a store that checks tokens may
+    # refuse them (R2.4). A replay file holds a placeholder where the token went.
     access.add_options(parser)
 
 
@@ -84,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
             access=given,
         )
     )
-    summary = f"{result.frames_sent} frames in {result.batches} batches, {result.seconds:.1f}s"
+    summary = (
+        f"{result.frames_sent} frames in {result.batches} batches "
+        f"({result.joins_accepted} joins accepted), {result.seconds:.1f}s"
+    )
     if result.finding is None:
         print(f"fuzz: nothing found: {summary} (seed {result.seed})")
         return EXIT_OK

@@ -40,6 +40,9 @@ class FuzzResult:
 
     seed: int
     frames_sent: int = 0
+    #: Joins the server accepted: 0 against a store that checks tokens and was given
+    #: none means the frames never got past the join.
+    joins_accepted: int = 0
     batches: int = 0
     seconds: float = 0.0
     finding: Finding | None = None
@@ -195,6 +198,7 @@ class _Fuzzer:
         except (_BudgetSpent, _ServerGone):
             pass
         result.frames_sent = self.runner.frames_sent
+        result.joins_accepted = self.runner.joins_accepted
         result.batches = self.batches
         result.seconds = time.monotonic() - self.started
         result.shrink_attempts = self.attempts

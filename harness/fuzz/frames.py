@@ -28,6 +28,13 @@ from .jsontext import json_text
 
 SESSION_PLACEHOLDER = "$session"
 OBSERVER_PLACEHOLDER = "$observer"
+#: Who the well-formed join of a batch joins as.
+FUZZ_PARTICIPANT = "fuzz"
+#: The well-formed join's token, filled in as each batch sends it: a replay file keeps
+#: the placeholder, never a token (a credential).
+TOKEN_PLACEHOLDER = "$token"
+#: The token field as the well-formed join renders it, last: dropped when there is none.
+TOKEN_FIELD = b',"token":' + json_text(TOKEN_PLACEHOLDER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +56,18 @@ class Frame:
             return False
         return True
 
-    def substitute(self, session: str, observer: str | None) -> Frame:
-        """The frame with its placeholders filled in (binary frames are sent as they are)."""
+    def substitute(self, session: str, observer: str | None, token: str | None = None) -> Frame:
+        """The frame with its placeholders filled in (binary frames are sent as they are);
+        without a ``token`` the token field goes, so the join carries none."""
         if self.binary:
             return self
         # json_text, not orjson: an observerId a server picked may hold a lone surrogate.
         data = self.data.replace(json_text(SESSION_PLACEHOLDER), json_text(session))
         if observer is not None:
             data = data.replace(json_text(OBSERVER_PLACEHOLDER), json_text(observer))
+        if TOKEN_FIELD in data:
+            filled = b',"token":' + json_text(token) if token is not None else b""
+            data = data.replace(TOKEN_FIELD, filled)
         return Frame(data)
 
     def describe(self, limit: int = 160) -> str:

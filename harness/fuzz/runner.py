@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -28,7 +28,7 @@ from harness.protocol.messages import loads_json
 from harness.protocol.schema import schema_problems
 
 from . import oracle
-from .frames import Frame
+from .frames import FUZZ_PARTICIPANT, TOKEN_FIELD, TOKEN_PLACEHOLDER, Frame
 from .jsontext import json_text
 from .oracle import ConnectionState, Expected, SessionModel
 
@@ -64,6 +64,8 @@ class BatchRunner:
         #: Tokens for the audit's joins, the handshake and TLS (harness.access).
         self.access = access or Access()
         self.frames_sent = 0
+        #: Fuzzed frames the server answered with ``joined`` (audits and rejoins aside).
+        self.joins_accepted = 0
         self._tag = secrets.token_hex(3)
         self._sessions = itertools.count(1)
 
@@ -183,7 +185,12 @@ class _Batch:
         self.conn = ConnectionState()
         if rejoin is not None:
             # The previous connection was closed as the spec allows; carry on joined.
-            await self._send_checked(Frame(json_text(to_wire(rejoin))), rejoin_of=rejoin)
+            shown = replace(rejoin, token=TOKEN_PLACEHOLDER) if rejoin.token else rejoin
+            await self._send_checked(
+                Frame(json_text(to_wire(rejoin))),
+                rejoin_of=rejoin,
+                shown=Frame(json_text(to_wire(shown))),
+            )
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -195,16 +202,24 @@ class _Batch:
         return FindingError(Finding(kind, detail, self.index, frame))
 
     async def exchange(self, frame: Frame) -> None:
-        frame = frame.substitute(self.session, self.conn.last_observer)
+        token = None
+        if TOKEN_FIELD in frame.data:
+            token = self.runner.access.token_for(self.session, FUZZ_PARTICIPANT)
+        sent = frame.substitute(self.session, self.conn.last_observer, token)
         self.runner.frames_sent += 1
-        await self._send_checked(frame)
+        # A finding quotes the frame as generated: a token it was sent with stays out.
+        await self._send_checked(sent, shown=frame if token is not None else sent)
 
-    async def _send_checked(self, frame: Frame, rejoin_of: Join | None = None) -> None:
+    async def _send_checked(
+        self, sent: Frame, rejoin_of: Join | None = None, shown: Frame | None = None
+    ) -> None:
+        """Send ``sent`` and judge what comes back; a finding quotes ``shown`` (or ``sent``)."""
         assert self.ws is not None
+        frame = shown or sent
         model = self.model()
-        expected = oracle.expect(frame, self.conn, model)
+        expected = oracle.expect(sent, self.conn, model)
         with contextlib.suppress(ConnectionClosed):  # the close code is read below
-            await self.ws.send(frame.data, text=not frame.binary)
+            await self.ws.send(sent.data, text=not sent.binary)
         try:
             async with asyncio.timeout(self.runner.timeout):
                 while True:
@@ -237,6 +252,8 @@ class _Batch:
         if reply["type"] == "error" and reply["code"] == ErrorCode.UNAUTHORIZED:
             await self._expect_unauthorized_close(frame, expected)
         elif reply["type"] != "error":
+            if reply["type"] == "joined" and rejoin_of is None:
+                self.runner.joins_accepted += 1
             oracle.apply(verdict.applied, reply, self.conn, model)
 
     async def _expect_unauthorized_close(self, frame: Frame, expected: Expected) -> None:

@@ -25,7 +25,14 @@ from hypothesis import strategies as st
 
 from harness.protocol.kinds import GET, JOIN, OBSERVE, SET, STOP_OBSERVING
 
-from .frames import OBSERVER_PLACEHOLDER, SESSION_PLACEHOLDER, Frame
+from .frames import (
+    FUZZ_PARTICIPANT,
+    OBSERVER_PLACEHOLDER,
+    SESSION_PLACEHOLDER,
+    TOKEN_FIELD,
+    TOKEN_PLACEHOLDER,
+    Frame,
+)
 
 # join last: the order is what hypothesis shrinks towards, and saved seeds replay by it.
 MESSAGE_TYPES = tuple(kind.wire for kind in (SET, GET, OBSERVE, STOP_OBSERVING, JOIN))
@@ -268,12 +275,15 @@ def _oversized(size: int, where: str) -> Frame:
 def batches(max_frames: int, max_value_bytes: int = 1024) -> st.SearchStrategy[list[Frame]]:
     """A batch: usually a well-formed join first (so frames reach the handlers), then frames.
 
-    The join is a choice hypothesis can shrink away when it is not needed.
+    The join is a choice hypothesis can shrink away when it is not needed. It carries
+    the run's token for its session, if the run has one (:data:`TOKEN_PLACEHOLDER`).
     """
     join = Frame.text(
         render({"type": "join", "id": 1, "session": SESSION_PLACEHOLDER,
-                "participant": {"id": "fuzz", "name": "Fuzz"}})
+                "participant": {"id": FUZZ_PARTICIPANT, "name": "Fuzz"},
+                "token": TOKEN_PLACEHOLDER})
     )  # fmt: skip
+    assert TOKEN_FIELD in join.data
     return st.builds(
         lambda joins, rest: [join] * joins + rest,
         st.integers(0, 3).map(lambda n: int(n > 0)),

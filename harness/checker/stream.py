@@ -340,11 +340,7 @@ class StreamChecker:
             self._turn += 1
             began = time.monotonic()
             history = segments.load(session_key)
-            pending = [
-                call
-                for call in segments.in_flight.values()
-                if call.op == "set" and (call.session or "", call.key or "") == session_key
-            ]
+            pending = self._pending_sets(session_key)
             history.events = _so_far([*history.events, *pending], marks, segments.closed)
             found = Collector()
             with paused_gc():

@@ -10,7 +10,7 @@ from harness.checker import describe
 from harness.checker.limits import check_limits
 from harness.checker.model import REGISTER
 from harness.checker.operations import FAILED, UNKNOWN, KeyHistory, Partitioned, Write
-from harness.checker.order import check_completeness, check_order
+from harness.checker.order import check_completeness, check_order, check_quietly
 from harness.checker.realtime import check_convergence, check_with_order
 from harness.checker.search import DEFAULT_BUDGET, linearizable
 from harness.checker.verdict import KEEP_PER_KIND, KINDS, Anomaly, Result, Verdict
@@ -100,9 +100,14 @@ def judge_key(
     if not per_key_order:  # convergence only: no one order of updates is owed
         tally["quiet"] += check_convergence(key_history, None, report)
         return
-    order = check_order(key_history, report)
+    quiet = check_quietly(key_history)
+    if quiet is None:
+        order = check_order(key_history, report)
+        delivered = check_completeness(key_history, order, report)
+    else:
+        order, delivered = quiet
     tally["ambiguous"] += order.ambiguous_updates
-    tally["delivered"] += check_completeness(key_history, order, report)
+    tally["delivered"] += delivered
     chain = order.chain
     if chain is not None:
         before = report.total

@@ -174,7 +174,7 @@ def page_history(verdict: Verdict, segments: Segments) -> History:
             keys.append(place)
     seen: dict[int, Any] = {id(event): event for event in quoted.values()}
     for place in keys:
-        for event in segments.load(place).events:
+        for event in segments.load(place).events():
             event = quoted.get(event, event)
             seen.setdefault(id(event), event)
     events = sorted(seen.values(), key=lambda e: (e.domain, e.time))

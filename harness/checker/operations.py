@@ -13,7 +13,7 @@ An operation's ``input`` and ``output`` are what porcupine's model steps on:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from harness.history.events import Closed, Done, Event, Invoke, Update, Violation
@@ -86,7 +86,8 @@ class Observer:
     #: (``end_known``); else no later than the last write it received was applied.
     end: int = INF
     end_known: bool = False
-    updates: list[Update] = field(default_factory=list)
+    #: In the order received: a list as partition builds it, or a segment's columns.
+    updates: Sequence[Update] = field(default_factory=list)
     start_event: Done | None = None
 
 
@@ -112,9 +113,16 @@ class Partitioned:
 
 
 KeyHistories = Callable[[str, str], KeyHistory]
+#: The updates of the observer an event starts, when they are kept apart from the
+#: events (a segment's columns: :class:`harness.history.segments.LoadedKey`); None: not.
+UpdatesOf = Callable[[Event], Sequence[Update] | None]
 
 
-def partition(history: History) -> Partitioned:
+def _apart(event: Event) -> None:
+    return None
+
+
+def partition(history: History, updates_of: UpdatesOf = _apart) -> Partitioned:
     keys: dict[tuple[str, str], KeyHistory] = {}
     max_keys: dict[str, int] = {}
     invokes: dict[tuple[str, int], Invoke] = {}
@@ -139,7 +147,11 @@ def partition(history: History) -> Partitioned:
                 observer = Observer(event.conn, event.participant, event.observer, event.domain)
                 observers[(event.conn, event.observer)] = observer
                 key_history(event.session or "", event.key).observers.append(observer)
-            observer.updates.append(event)
+                kept_apart = updates_of(event)
+                if kept_apart is not None:
+                    observer.updates = kept_apart  # this one among them
+                    continue
+            observer.updates.append(event)  # type: ignore[attr-defined]
         elif kind is Invoke:
             requests += 1
             invokes[(event.conn, event.request)] = event
@@ -150,13 +162,13 @@ def partition(history: History) -> Partitioned:
         elif kind is Done:
             call = invokes.pop((event.conn, event.request), None)
             if call is not None:
-                _complete(call, event, key_history, observers, max_keys)
+                _complete(call, event, key_history, observers, max_keys, updates_of)
         elif kind is Closed:
             closed[event.conn] = event
         else:
             violations.append(event)
     for call in invokes.values():  # never answered within the history
-        _complete(call, None, key_history, observers, max_keys)
+        _complete(call, None, key_history, observers, max_keys, updates_of)
     for found in keys.values():
         sent: dict[Token, tuple[int, int]] | None = None
         for observer in found.observers:
@@ -213,6 +225,7 @@ def _complete(
     key_history: KeyHistories,
     observers: dict[tuple[str, str], Observer],
     max_keys: dict[str, int],
+    updates_of: UpdatesOf,
 ) -> None:
     op = call.op
     result = done.result if done is not None else "unknown"
@@ -241,6 +254,7 @@ def _complete(
     elif op == "observe" and result == "observing" and done.observer is not None:
         observer = Observer(call.conn, call.participant, done.observer, call.domain, done.time)
         observer.start_event = done
+        observer.updates = updates_of(done) or observer.updates
         observers[(call.conn, done.observer)] = observer
         key_history(session, call.key or "").observers.append(observer)
     elif op == "join" and result == "joined" and done.max_keys is not None:

@@ -15,14 +15,16 @@ ambiguous: updates carrying it are not linked, and the verdict says so.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from harness.checker import describe
-from harness.checker.operations import FAILED, OK, KeyHistory, Observer, Write
+from harness.checker.operations import FAILED, OK, KeyHistory, Observer, Token, Write
 from harness.checker.verdict import Anomaly
 from harness.history.events import Event, Update
+from harness.history.segments import UpdateColumns
 
 Report = Callable[[Anomaly], None]
 
@@ -214,17 +216,7 @@ def _single_chain(
     report: Report,
 ) -> list[Write] | None:
     """Walk the chains; flag a cycle; return the one chain if it holds every write that matters."""
-    has_pred = set(succ.values())
-    chains: list[list[Write]] = []
-    placed: set[Write] = set()
-    for write in succ:
-        if write in has_pred:
-            continue
-        chain = [write]
-        while chain[-1] in succ:
-            chain.append(succ[chain[-1]])
-        placed.update(chain)
-        chains.append(chain)
+    chains, placed = _chains(succ)
     in_cycle = [w for w in succ if w not in placed]
     if in_cycle:
         # Observers that each saw part of the writes, in orders no one order can join.
@@ -248,9 +240,34 @@ def _single_chain(
             )
         )
         return None
+    seen = {w for seen in result.seen.values() for w in seen}
+    return _the_chain(history, chains, placed, seen)
+
+
+def _chains(succ: dict[Write, Write]) -> tuple[list[list[Write]], set[Write]]:
+    """The chains the links make, from each write no link leads to; and their writes
+    (a write of ``succ`` in none of them is on a cycle)."""
+    has_pred = set(succ.values())
+    chains: list[list[Write]] = []
+    placed: set[Write] = set()
+    for write in succ:
+        if write in has_pred:
+            continue
+        chain = [write]
+        while chain[-1] in succ:
+            chain.append(succ[chain[-1]])
+        placed.update(chain)
+        chains.append(chain)
+    return chains, placed
+
+
+def _the_chain(
+    history: KeyHistory, chains: list[list[Write]], placed: set[Write], seen: set[Write]
+) -> list[Write] | None:
+    """The one chain holding every acknowledged write, if there is one; ``seen``: every
+    write some observer received."""
     # Writes no observer linked to another are chains of their own.
-    alone = {w for seen in result.seen.values() for w in seen} - placed
-    chains.extend([w] for w in alone)
+    chains.extend([w] for w in seen - placed)
     holding = [c for c in chains if any(w.status == OK for w in c)]
     needed = [w for w in history.writes if w.status == OK]
     if not needed:
@@ -266,10 +283,7 @@ def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> 
 
     Returns how many (write, observer) deliveries were checked.
     """
-    writes = sorted(
-        (w for w in history.writes if w.status == OK and len(order.by_token[w.token]) == 1),
-        key=lambda w: w.inv,
-    )
+    writes = _owed(history, order)
     invokes = [w.inv for w in writes]
     checked = 0
     for observer in history.observers:
@@ -296,6 +310,140 @@ def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> 
                     )
                 )
     return checked
+
+
+def _owed(history: KeyHistory, order: KeyOrder) -> list[Write]:
+    """The writes observers are owed, by when they were sent: acknowledged, and told
+    apart from every other (an update of a value written twice may be either)."""
+    return sorted(
+        (w for w in history.writes if w.status == OK and len(order.by_token[w.token]) == 1),
+        key=_sent,
+    )
+
+
+def _sent(write: Write) -> int:
+    return write.inv
+
+
+#: An update's token is of no live write, or of several: ``check_quietly`` marks its
+#: write so, in place of the write's index.
+_NO_WRITE, _SEVERAL = -2, -1
+
+
+def check_quietly(history: KeyHistory) -> tuple[KeyOrder, int] | None:
+    """Checks 1 and 2 on observers' update columns, for a key they find nothing wrong
+    with: what :func:`check_order` and :func:`check_completeness` give then.
+
+    None when the observers' updates are not columns
+    (:class:`~harness.history.segments.UpdateColumns`), or when the checks would
+    report an anomaly: a value no live write wrote, an update received twice,
+    observers that disagree on an order, one that missed a write it was owed. Those
+    two functions then judge the key, and say what they found. This one runs the
+    same rules over arrays of write numbers, a pass of built-in functions each,
+    where they step through every update: the verdict of a long run waits on it.
+    """
+    observers = history.observers
+    if not all(isinstance(o.updates, UpdateColumns) or not o.updates for o in observers):
+        return None
+    result = KeyOrder()
+    by_token = result.by_token
+    live: dict[Token, list[int]] = {}
+    for number, write in enumerate(history.writes):
+        by_token.setdefault(write.token, []).append(write)
+        if write.status != FAILED:
+            live.setdefault(write.token, []).append(number)
+    owed = _owed(history, result)
+    invokes = [w.inv for w in owed]
+    numbers = {write: number for number, write in enumerate(history.writes)}
+    owed_numbers = [numbers[w] for w in owed]
+    one_domain = len({w.domain for w in owed}) <= 1
+    # Writes sent this long before an observer's end were acknowledged before it.
+    slowest = max((w.comp - w.inv for w in owed), default=0)
+    #: Per token list (one a key), each token's write: its number, or a mark.
+    writes_of: dict[int, list[int]] = {}
+    links: set[tuple[int, int]] = set()
+    received: set[int] = set()
+    delivered = 0
+    for observer in observers:
+        seen = _walk(observer, live, writes_of, links, result)
+        if seen is None:
+            return None  # unknown_value, failed_write_visible or duplicate_update
+        received |= seen
+        if observer.start is None:
+            continue
+        start, end = observer.start, observer.end
+        low, high = bisect_right(invokes, start), bisect_left(invokes, end)
+        if low >= high:
+            continue
+        if not one_domain or owed[low].domain != observer.domain:
+            owed_here = [
+                owed_numbers[i]
+                for i in range(low, high)
+                if owed[i].comp < end and owed[i].domain == observer.domain
+            ]
+        else:
+            surely = high
+            while surely > low and invokes[surely - 1] >= end - slowest:
+                surely -= 1
+            owed_here = owed_numbers[low:surely]
+            owed_here += [owed_numbers[i] for i in range(surely, high) if owed[i].comp < end]
+        delivered += len(owed_here)
+        if not seen.issuperset(owed_here):
+            return None  # lost_update
+    writes = history.writes
+    succ: dict[Write, Write] = {}
+    pred: set[Write] = set()
+    for before, after in links:
+        if before < 0 or after < 0:
+            continue
+        first, then = writes[before], writes[after]
+        if first in succ or then in pred:
+            return None  # two orders: a gap or an order_divergence
+        succ[first] = then
+        pred.add(then)
+    chains, placed = _chains(succ)
+    if not placed.issuperset(succ):
+        return None  # a cycle
+    result.chain = _the_chain(history, chains, placed, {writes[n] for n in received})
+    return result, delivered
+
+
+def _walk(
+    observer: Observer,
+    live: dict[Token, list[int]],
+    writes_of: dict[int, list[int]],
+    links: set[tuple[int, int]],
+    result: KeyOrder,
+) -> set[int] | None:
+    """The numbers of the writes ``observer`` received, its links added to ``links``;
+    None if it received an update of no live write, or of one write twice."""
+    updates = observer.updates
+    if not isinstance(updates, UpdateColumns):
+        return set()  # no updates
+    of_token = writes_of.get(id(updates.tokens))
+    if of_token is None:
+        of_token = writes_of[id(updates.tokens)] = [
+            _one_write(live.get(token[:2]))
+            for token in updates.tokens  # type: ignore[call-overload]
+        ]
+    walk = list(map(of_token.__getitem__, updates.token_ids))
+    if _NO_WRITE in walk:
+        return None
+    several = walk.count(_SEVERAL)
+    seen = set(walk)
+    seen.discard(_SEVERAL)
+    if len(seen) != len(walk) - several:
+        return None
+    result.ambiguous_updates += several
+    # Consecutive updates of known writes are links; one of several writes breaks them.
+    links.update(pairwise(walk))
+    return seen
+
+
+def _one_write(numbers: list[int] | None) -> int:
+    if not numbers:
+        return _NO_WRITE
+    return numbers[0] if len(numbers) == 1 else _SEVERAL
 
 
 def _anomaly(

@@ -52,13 +52,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checker.core import Collector, _check_violations, conclude, judge_key, judge_session
-from harness.checker.model import REGISTER
-from harness.checker.operations import KeyHistory, Partitioned, Write
+from harness.checker.operations import KeyHistory, Partitioned, Write, partition
 from harness.checker.search import DEFAULT_BUDGET
 from harness.checker.verdict import Anomaly, Verdict
-from harness.history.events import Closed, Done, Event, Invoke
+from harness.history.events import Closed, Done, Invoke
 from harness.history.reader import History, paused_gc
-from harness.history.segments import WATERMARK_MARGIN_NS, Segments, SessionKey
+from harness.history.segments import WATERMARK_MARGIN_NS, LoadedKey, Segments, SessionKey
 
 #: Below this many events a session's keys are judged in this process: a pool costs more.
 PARALLEL_MIN_EVENTS = 200_000
@@ -193,11 +192,11 @@ class StreamChecker:
         judge_key(key_history, self.search_budget, self.per_key_order, found, counts)
         return found, counts, key_history.writes
 
-    def _key_history(self, session_key: SessionKey, history: History | None = None) -> KeyHistory:
-        if history is None:
-            history = self.segments.load(session_key)
-        self.largest_key = max(self.largest_key, len(history.events))
-        parts = REGISTER.partition(history)
+    def _key_history(self, session_key: SessionKey, loaded: LoadedKey | None = None) -> KeyHistory:
+        if loaded is None:
+            loaded = self.segments.load(session_key)
+        self.largest_key = max(self.largest_key, self.segments.keys[session_key].events)
+        parts = partition(loaded.history, loaded.updates_of)
         found = parts.keys.get(session_key)
         return found if found is not None else KeyHistory(*session_key)
 
@@ -244,16 +243,14 @@ class StreamChecker:
         while attempt.todo and (not attempt.prints or time.monotonic() < deadline):
             session_key = attempt.todo.pop(0)
             pending = self._pending_sets(session_key)
-            history = segments.load(session_key)
-            whole = [*history.events, *pending]
-            history.events = _so_far(whole, marks, segments.closed)
-            if len(history.events) != len(whole):
+            loaded, whole = _so_far(segments.load(session_key), pending, marks, segments.closed)
+            if not whole:
                 # Not all read by the watermark yet: try again a little later.
                 self._attempt = None
                 self._retry_at[attempt.session] = time.monotonic() + RETRY_S
                 return
             with paused_gc():
-                key_history = self._key_history(session_key, history)
+                key_history = self._key_history(session_key, loaded)
                 judge_key(
                     key_history, self.search_budget, self.per_key_order, attempt.report,
                     attempt.tally,
@@ -339,12 +336,11 @@ class StreamChecker:
                 break
             self._turn += 1
             began = time.monotonic()
-            history = segments.load(session_key)
             pending = self._pending_sets(session_key)
-            history.events = _so_far([*history.events, *pending], marks, segments.closed)
+            loaded, _ = _so_far(segments.load(session_key), pending, marks, segments.closed)
             found = Collector()
             with paused_gc():
-                key_history = self._key_history(session_key, history)
+                key_history = self._key_history(session_key, loaded)
                 judge_key(key_history, self.search_budget, self.per_key_order, found, Counter())
             for kind, kept in found.kept.items():
                 settled = [a for a in kept if _settled(a, marks)]
@@ -438,8 +434,11 @@ def _settled(anomaly: Anomaly, marks: dict[int, int]) -> bool:
     return all(e.time <= marks.get(e.domain, -1) - SETTLE_NS for e in anomaly.events)
 
 
-def _so_far(events: list[Event], marks: dict[int, int], closed: Container[str]) -> list[Event]:
-    """The events recorded by the watermark of their clock domain, as a history cut there.
+def _so_far(
+    loaded: LoadedKey, pending: list[Invoke], marks: dict[int, int], closed: Container[str]
+) -> tuple[LoadedKey, bool]:
+    """The key's events (and ``pending``: its sets not answered yet) recorded by the
+    watermark of their clock domain, as a history cut there; and whether that is all.
 
     A request answered after it has no reply yet (its outcome is unknown), an
     update received after it has not arrived, and a stopObserving not yet
@@ -447,9 +446,10 @@ def _so_far(events: list[Event], marks: dict[int, int], closed: Container[str]) 
     on a connection that has ``closed`` stays, as in the whole history: no reply
     and no update can come any more.
     """
+    events = [*loaded.history.events, *pending]
     kept = [e for e in events if e.time <= marks.get(e.domain, -1)]
     answered = {(e.conn, e.request) for e in kept if type(e) is Done}
-    return [
+    kept = [
         e
         for e in kept
         if type(e) is not Invoke
@@ -457,6 +457,10 @@ def _so_far(events: list[Event], marks: dict[int, int], closed: Container[str]) 
         or (e.conn, e.request) in answered
         or e.conn in closed
     ]
+    cut, every_update = loaded.before(marks)
+    history = loaded.history
+    cut.history = History(kept, history.clocks, history.processes)
+    return cut, every_update and len(kept) == len(events)
 
 
 def check_files(

@@ -44,10 +44,11 @@ import marshal
 import os
 import shutil
 import struct
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -76,10 +77,97 @@ _FRAME_SIZE = struct.Struct("<I")
 _KINDS: tuple[type[Event], ...] = tuple(EVENT_TYPES.values())
 _KIND_OF = {kind: index for index, kind in enumerate(_KINDS)}
 _WIDTHS = tuple(len(kind._fields) for kind in _KINDS)
+#: Added to an event's kind when it starts an observer (see :class:`UpdateColumns`).
+_STARTS_OBSERVER = 0x80
 #: A history file is read this much at a time.
 READ_CHUNK_BYTES = 8 << 20
 #: How far behind a file's latest event the watermark stays (see :meth:`Segments.watermarks`).
 WATERMARK_MARGIN_NS = 1_000_000_000
+
+
+class UpdateColumns(Sequence[Update]):
+    """The updates one observer received, as columns: a token and a time each.
+
+    Updates are nearly all of a history (an observer is sent every write), and
+    those of one observer differ only in the value, its writer and the time. So a
+    segment stores them as two arrays an observer: the time, and a token, which
+    is the (value, writer) pair, held once a key. What else an update says (the
+    key, its receiver, session and clock domain) is said once an observer, in
+    ``rest``; an update that says otherwise has it in its token. The checker
+    judges a key that shows no anomaly from the arrays alone
+    (:func:`harness.checker.order.check_quietly`); indexed or iterated, they give
+    the very :class:`Update` events, for the checks that quote them.
+    """
+
+    __slots__ = ("conn", "observer", "rest", "times", "token_ids", "tokens")
+
+    def __init__(
+        self, conn: str, observer: str, tokens: list[tuple[Any, ...]],
+        rest: tuple[Any, ...] = (), token_ids: array[int] | None = None,
+        times: array[int] | None = None,
+    ) -> None:  # fmt: skip
+        self.conn, self.observer, self.tokens, self.rest = conn, observer, tokens, rest
+        self.token_ids = array("i") if token_ids is None else token_ids
+        self.times = array("q") if times is None else times
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @overload
+    def __getitem__(self, index: int) -> Update: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Update]: ...
+    def __getitem__(self, index: int | slice) -> Update | list[Update]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        value, by, *rest = self.tokens[self.token_ids[index]]
+        key, participant, session, domain = rest or self.rest
+        fields = (self.times[index], self.conn, self.observer, key, value, participant, session)
+        return tuple.__new__(Update, (*fields, by, domain, None))
+
+    def __iter__(self) -> Iterator[Update]:
+        return map(self.__getitem__, range(len(self)))
+
+    def before(self, mark: int) -> UpdateColumns:
+        """Those received by ``mark``."""
+        kept = [i for i, t in enumerate(self.times) if t <= mark]
+        if len(kept) == len(self.times):
+            return self
+        ids, times = self.token_ids, self.times
+        return UpdateColumns(
+            self.conn, self.observer, self.tokens, self.rest, array("i", [ids[i] for i in kept]),
+            array("q", [times[i] for i in kept]),
+        )  # fmt: skip
+
+
+@dataclass(slots=True, eq=False)
+class LoadedKey:
+    """One key's segment as loaded: its events but the updates, and the updates as
+    :class:`UpdateColumns`, by the event that started their observer."""
+
+    history: History
+    #: id() of the event that started an observer -> that observer's updates.
+    columns: dict[int, UpdateColumns]
+
+    def updates_of(self, started_by: Event) -> UpdateColumns | None:
+        """For partition: the updates of the observer ``started_by`` starts."""
+        return self.columns.get(id(started_by))
+
+    def before(self, marks: dict[int, int]) -> tuple[LoadedKey, bool]:
+        """The updates received by the watermark of their clock domain; and whether
+        that is every one. (An observer's updates all come from one connection, so
+        from one process: one clock domain, that of the event that started it.)"""
+        starters = {id(e): e for e in self.history.events}
+        columns = {
+            started: found.before(marks.get(starters[started].domain, -1))
+            for started, found in self.columns.items()
+        }
+        whole = all(columns[k] is found for k, found in self.columns.items())
+        return LoadedKey(self.history, columns), whole
+
+    def events(self) -> list[Event]:
+        """Every event of the key, the updates included, in no particular order."""
+        return [*self.history.events, *(u for found in self.columns.values() for u in found)]
 
 
 @dataclass(slots=True, eq=False)
@@ -88,9 +176,29 @@ class _Segment:
     #: The events not written out yet: their kinds, and their fields one after another.
     kinds: bytearray = field(default_factory=bytearray)
     fields: list[Any] = field(default_factory=list)
+    #: The observers with updates not written out yet, by number.
+    updated: dict[int, _Observed] = field(default_factory=dict)
+    #: The tokens of the updates not written out yet: token -> its id in the frame.
+    tokens: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    buffered: int = 0
     events: int = 0
+    #: Observers started in it, numbered as partition creates them.
+    started: int = 0
     #: Connections it has observers on: their ``closed`` events belong to it.
     conns: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True, eq=False)
+class _Observed:
+    """An observer, and its updates its segment has not written out yet."""
+
+    target: SessionKey
+    segment: _Segment
+    number: int
+    #: What its first update says but the value, writer and time (UpdateColumns.rest).
+    rest: tuple[Any, ...] | None = None
+    token_ids: array[int] = field(default_factory=lambda: array("i"))
+    times: array[int] = field(default_factory=lambda: array("q"))
 
 
 @dataclass(slots=True)
@@ -134,7 +242,10 @@ class Segments:
         self.keys: dict[SessionKey, _Segment] = {}
         #: Requests sent and not yet answered: (conn, request) -> the invoke.
         self.in_flight: dict[tuple[str, int], Invoke] = {}
-        self._observers: dict[tuple[str, str], SessionKey] = {}
+        #: (conn, observer id) -> the observer its updates go to: the one partition
+        #: would give them to (the last started: an observe's reply, or an update of
+        #: an observer not seen before).
+        self._observers: dict[tuple[str, str], _Observed] = {}
         self._tails: dict[Path, _Tail] = {}
         self._buffered = 0
         self.bytes_written = 0
@@ -232,19 +343,14 @@ class Segments:
         kind = type(event)
         if kind is Update:
             self.updates += 1
-            target = self._observers.get((event.conn, event.observer))
-            if target is None:
-                # As partition: an update without a recorded observe starts an observer.
-                target = (event.session or "", event.key)
-                self._observers[(event.conn, event.observer)] = target
-            self._write(target, event, event.conn)
+            self._write_update(event)  # type: ignore[arg-type]
         elif kind is Invoke:
             self.requests += 1
             self.in_flight[(event.conn, event.request)] = event
             if event.op == STOP_OBSERVING.history:
-                target = self._observers.get((event.conn, event.observer))  # type: ignore[arg-type]
-                if target is not None:
-                    self._write(target, event)
+                stopped = self._observers.get((event.conn, event.observer))  # type: ignore[arg-type]
+                if stopped is not None:
+                    self._write(stopped.target, event)
         elif kind is Done:
             call = self.in_flight.pop((event.conn, event.request), None)
             if call is not None:
@@ -266,14 +372,15 @@ class Segments:
         elif op == "get" and done.result == "value":
             self._write(target, call)
         elif op == "observe" and done.result == "observing" and done.observer is not None:
-            self._observers[(call.conn, done.observer)] = target
             self._write(target, call, call.conn)
+            self._write(target, done, starts=(call.conn, done.observer))
+            return
         elif op == STOP_OBSERVING.history:
             # Ignored by partition; kept so a judgement of the history so far knows
             # which stopObserving was answered by then (see harness.checker.stream).
             stopped = self._observers.get((call.conn, call.observer))  # type: ignore[arg-type]
             if stopped is not None:
-                self._write(stopped, done)
+                self._write(stopped.target, done)
             return
         elif op == "join" and done.result == "joined":
             name = call.session or ""
@@ -300,31 +407,85 @@ class Segments:
 
     # --- segments --------------------------------------------------------------------
 
-    def _write(self, target: SessionKey, event: Event, conn: str | None = None) -> None:
+    def _segment(self, target: SessionKey) -> _Segment:
         segment = self.keys.get(target)
         if segment is None:
             segment = self.keys[target] = _Segment(self.directory / f"{len(self.keys)}.seg")
             # A segment left by an earlier checker in this directory (one that crashed)
             # is not this one's to append to.
             segment.path.unlink(missing_ok=True)
-        segment.kinds.append(_KIND_OF[type(event)])
+        return segment
+
+    def _write(
+        self,
+        target: SessionKey,
+        event: Event,
+        conn: str | None = None,
+        starts: tuple[str, str] | None = None,
+    ) -> _Segment:
+        """Buffer ``event`` for ``target``'s segment; ``starts``: the (conn, observer
+        id) of the observer it starts, where partition would start one."""
+        segment = self._segment(target)
+        kind = _KIND_OF[type(event)]
+        if starts is not None:
+            self._observers[starts] = _Observed(target, segment, segment.started)
+            segment.started += 1
+            kind |= _STARTS_OBSERVER
+        segment.kinds.append(kind)
         segment.fields.extend(event)
-        segment.events += 1
         if conn is not None:
             segment.conns.add(conn)
+        self._buffered_one(segment)
+        return segment
+
+    def _write_update(self, update: Update) -> None:
+        observed = self._observers.get((update.conn, update.observer))
+        if observed is None:
+            # As partition: an update of an observer not seen before starts one, and
+            # is written as an event too, where partition would meet it.
+            target = (update.session or "", update.key)
+            starts = (update.conn, update.observer)
+            self._write(target, update, update.conn, starts).events -= 1  # counted below
+            observed = self._observers[starts]
+        segment = observed.segment
+        token: tuple[Any, ...] = (update.value, update.by)
+        rest = (update.key, update.participant, update.session, update.domain)
+        if observed.rest is None:
+            observed.rest = rest
+        elif rest != observed.rest:
+            token += rest
+        token_id = segment.tokens.get(token)
+        if token_id is None:
+            token_id = segment.tokens[token] = len(segment.tokens)
+        if not observed.times:
+            segment.updated[observed.number] = observed
+        observed.token_ids.append(token_id)
+        observed.times.append(update.time)
+        self._buffered_one(segment)
+
+    def _buffered_one(self, segment: _Segment) -> None:
+        segment.events += 1
+        segment.buffered += 1
         self._buffered += 1
-        if len(segment.kinds) >= FRAME_EVENTS:
+        if segment.buffered >= FRAME_EVENTS:
             self._write_out(segment)
         if self._buffered >= self.buffer_events:
             self.flush()
 
     def _write_out(self, segment: _Segment) -> None:
-        if not segment.kinds:
+        if not segment.buffered:
             return
         # One string object for every equal string of the frame: marshal then stores
         # it once, and a load gives every event that carried it the same object.
-        fields = segment.fields
-        dump = marshal.dumps((bytes(segment.kinds), list(map({}.setdefault, fields, fields))))
+        shared: dict[Any, Any] = {}
+        fields = list(map(shared.setdefault, segment.fields, segment.fields))
+        tokens = [tuple(map(shared.setdefault, token, token)) for token in segment.tokens]
+        updates = []
+        for number, observed in segment.updated.items():
+            rest = tuple(map(shared.setdefault, observed.rest, observed.rest))  # type: ignore[arg-type]
+            updates.append((number, rest, observed.token_ids.tobytes(), observed.times.tobytes()))
+            del observed.token_ids[:], observed.times[:]
+        dump = marshal.dumps((bytes(segment.kinds), fields, tokens, updates))
         try:
             with open(segment.path, "ab") as file:
                 file.write(_FRAME_SIZE.pack(len(dump)))
@@ -332,17 +493,20 @@ class Segments:
         except OSError as exc:
             raise HistoryError(f"cannot spill the history to {segment.path}: {exc}") from None
         self.bytes_written += _FRAME_SIZE.size + len(dump)
-        self._buffered -= len(segment.kinds)
+        self._buffered -= segment.buffered
+        segment.buffered = 0
         segment.kinds.clear()
         segment.fields.clear()
+        segment.updated.clear()
+        segment.tokens.clear()
 
     def flush(self) -> None:
         for segment in self.keys.values():
             self._write_out(segment)
 
-    def load(self, key: SessionKey) -> History:
+    def load(self, key: SessionKey) -> LoadedKey:
         """One key's events (then the ``closed`` of its observers' connections) as a
-        history of their own, with the run's clock domains."""
+        history of their own, with the run's clock domains; its updates as columns."""
         segment = self.keys[key]
         self._write_out(segment)
         out = History(clocks=self.history.clocks, processes=self.history.processes)
@@ -350,27 +514,53 @@ class Segments:
             data = segment.path.read_bytes() if segment.path.exists() else b""
         except OSError as exc:
             raise HistoryError(f"{segment.path}: cannot read: {exc.strerror or exc}") from None
-        append, new, classes, widths = out.events.append, tuple.__new__, _KINDS, _WIDTHS
+        events, new, classes, widths = out.events, tuple.__new__, _KINDS, _WIDTHS
+        #: The key's tokens, each once, and the columns of each observer by number.
+        tokens: list[tuple[Any, ...]] = []
+        token_ids: dict[tuple[Any, ...], int] = {}
+        columns: list[UpdateColumns] = []
+        starters: dict[int, UpdateColumns] = {}
         view, position, size_of = memoryview(data), 0, _FRAME_SIZE.size
         with paused_gc():
             try:
                 while position < len(data):
                     (size,) = _FRAME_SIZE.unpack_from(view, position)
                     position += size_of
-                    kinds, fields = marshal.loads(view[position : position + size])
+                    kinds, fields, frame_tokens, updates = marshal.loads(
+                        view[position : position + size]
+                    )
                     start = 0
                     for kind in kinds:
-                        end = start + widths[kind]
-                        append(new(classes[kind], fields[start:end]))
+                        cls = classes[kind & ~_STARTS_OBSERVER]
+                        end = start + widths[kind & ~_STARTS_OBSERVER]
+                        event = new(cls, fields[start:end])
+                        events.append(event)
                         start = end
+                        if kind & _STARTS_OBSERVER:
+                            found = _columns_of(event, tokens)
+                            columns.append(found)
+                            starters[id(event)] = found
+                    # This frame's token ids -> the key's.
+                    ids = []
+                    for token in frame_tokens:
+                        known = token_ids.get(token)
+                        if known is None:
+                            known = token_ids[token] = len(tokens)
+                            tokens.append(token)
+                        ids.append(known)
+                    for number, rest, frame_ids, times in updates:
+                        found = columns[number]
+                        found.rest = rest
+                        found.token_ids.extend(map(ids.__getitem__, array("i", frame_ids)))
+                        found.times.frombytes(times)
                     position += size
             except (EOFError, ValueError, TypeError, IndexError, struct.error) as exc:
                 raise HistoryError(f"{segment.path}: a frame is damaged ({exc})") from None
         for conn in sorted(segment.conns):
             closed = self.closed.get(conn)
             if closed is not None:
-                out.events.append(closed)
-        return out
+                events.append(closed)
+        return LoadedKey(out, starters)
 
     def watermarks(self) -> dict[int, int]:
         """clock domain -> the latest instant by which every file of it was read.
@@ -396,3 +586,9 @@ class Segments:
     @property
     def headers(self) -> list[Header]:
         return self.history.headers
+
+
+def _columns_of(starter: Event, tokens: list[tuple[Any, ...]]) -> UpdateColumns:
+    """Empty columns for the observer ``starter`` starts: an observe's reply, or the
+    first update of an observer whose observe was not recorded."""
+    return UpdateColumns(starter.conn, starter.observer, tokens)  # type: ignore[union-attr,arg-type]

@@ -167,7 +167,10 @@ class LoadedKey:
 
     def events(self) -> list[Event]:
         """Every event of the key, the updates included, in no particular order."""
-        return [*self.history.events, *(u for found in self.columns.values() for u in found)]
+        # An update that started an observer is among its columns as well.
+        columns = self.columns
+        events = [e for e in self.history.events if type(e) is not Update or id(e) not in columns]
+        return [*events, *(u for found in columns.values() for u in found)]
 
 
 @dataclass(slots=True, eq=False)

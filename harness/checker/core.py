@@ -100,7 +100,7 @@ def judge_key(
     if not per_key_order:  # convergence only: no one order of updates is owed
         tally["quiet"] += check_convergence(key_history, None, report)
         return
-    quiet = check_quietly(key_history)
+    quiet = check_quietly(key_history, report)
     if quiet is None:
         order = check_order(key_history, report)
         delivered = check_completeness(key_history, order, report)

@@ -16,6 +16,7 @@ ambiguous: updates carrying it are not linked, and the verdict says so.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
@@ -161,41 +162,57 @@ def _blame(
             if not linked:
                 continue
             before = walk[position - 1][0]
-            if usual_next[before] is not after:
-                expected, anchor, word = usual_next[before], before, "after"
-                pair = (before, expected)
-            elif usual_prev[after] is not before:
-                expected, anchor, word = usual_prev[after], after, "before"
-                pair = (expected, after)
-            else:
+            if usual_next[before] is after and usual_prev[after] is before:
                 continue
-            witness, witness_index = first_seen[pair]
-            kind = "order_divergence" if expected in result.seen[observer] else "gap"
-            got = after if word == "after" else before
+            seen = result.seen[observer]
             report(
-                _anomaly(
-                    kind,
-                    history,
-                    [
-                        witness.updates[witness_index - 1],
-                        witness.updates[witness_index],
-                        observer.updates[index - 1],
-                        observer.updates[index],
-                    ],
-                    f"right {word} {describe.operation(anchor)}, {describe.observer(witness)} "
-                    f"(and most others) received {describe.operation(expected)} but "
-                    f"{describe.observer(observer)} received {describe.operation(got)}",
-                    {
-                        "sequences": {
-                            describe.observer(witness, heading=True): _window(
-                                witness, witness_index
-                            ),
-                            describe.observer(observer, heading=True): _window(observer, index),
-                        }
-                    },
-                )
-            )
+                _blamed(history, observer, index, before, after, usual_next, usual_prev,
+                        first_seen.__getitem__, seen.__contains__)
+            )  # fmt: skip
             break  # one anomaly per observer: the rest of its sequence follows from it
+
+
+def _blamed(
+    history: KeyHistory,
+    observer: Observer,
+    index: int,
+    before: Write,
+    after: Write,
+    usual_next: dict[Write, Write],
+    usual_prev: dict[Write, Write],
+    witness_of: Callable[[tuple[Write, Write]], tuple[Observer, int]],
+    received: Callable[[Write], bool],
+) -> Anomaly:
+    """The anomaly of ``observer``, whose update ``index`` (of ``after``, right after
+    ``before``) breaks the majority's link; ``received``: whether it got a write."""
+    if usual_next[before] is not after:
+        expected, anchor, word = usual_next[before], before, "after"
+        pair = (before, expected)
+    else:
+        expected, anchor, word = usual_prev[after], after, "before"
+        pair = (expected, after)
+    witness, witness_index = witness_of(pair)
+    kind = "order_divergence" if received(expected) else "gap"
+    got = after if word == "after" else before
+    return _anomaly(
+        kind,
+        history,
+        [
+            witness.updates[witness_index - 1],
+            witness.updates[witness_index],
+            observer.updates[index - 1],
+            observer.updates[index],
+        ],
+        f"right {word} {describe.operation(anchor)}, {describe.observer(witness)} "
+        f"(and most others) received {describe.operation(expected)} but "
+        f"{describe.observer(observer)} received {describe.operation(got)}",
+        {
+            "sequences": {
+                describe.observer(witness, heading=True): _window(witness, witness_index),
+                describe.observer(observer, heading=True): _window(observer, index),
+            }
+        },
+    )
 
 
 def _same(a: Update, b: Update) -> bool:
@@ -298,18 +315,19 @@ def check_completeness(history: KeyHistory, order: KeyOrder, report: Report) -> 
                 continue
             checked += 1
             if write not in seen:
-                events = [observer.start_event] if observer.start_event else []
-                report(
-                    _anomaly(
-                        "lost_update",
-                        history,
-                        [*events, *write.events],
-                        f"{describe.observer(observer)} was active from before "
-                        f"{describe.operation(write)} was sent until after it was acknowledged, "
-                        "and never received it",
-                    )
-                )
+                report(_lost(history, observer, write))
     return checked
+
+
+def _lost(history: KeyHistory, observer: Observer, write: Write) -> Anomaly:
+    events = [observer.start_event] if observer.start_event else []
+    return _anomaly(
+        "lost_update",
+        history,
+        [*events, *write.events],
+        f"{describe.observer(observer)} was active from before {describe.operation(write)} "
+        "was sent until after it was acknowledged, and never received it",
+    )
 
 
 def _owed(history: KeyHistory, order: KeyOrder) -> list[Write]:
@@ -330,114 +348,196 @@ def _sent(write: Write) -> int:
 _NO_WRITE, _SEVERAL = -2, -1
 
 
-def check_quietly(history: KeyHistory) -> tuple[KeyOrder, int] | None:
-    """Checks 1 and 2 on observers' update columns, for a key they find nothing wrong
-    with: what :func:`check_order` and :func:`check_completeness` give then.
+def check_quietly(history: KeyHistory, report: Report) -> tuple[KeyOrder, int] | None:
+    """Checks 1 and 2 on observers' update columns: what :func:`check_order` and then
+    :func:`check_completeness` report and give, in passes of built-in functions over
+    arrays of write numbers where those step through every update.
 
-    None when the observers' updates are not columns
-    (:class:`~harness.history.segments.UpdateColumns`), or when the checks would
-    report an anomaly: a value no live write wrote, an update received twice,
-    observers that disagree on an order, one that missed a write it was owed. Those
-    two functions then judge the key, and say what they found. This one runs the
-    same rules over arrays of write numbers, a pass of built-in functions each,
-    where they step through every update: the verdict of a long run waits on it.
+    A long run's verdict waits on these two checks, whose work grows with every
+    update: this is how it judges a run in seconds, a faulty one too (a gap,
+    observers in different orders, a lost update). None, having reported
+    nothing, when the observers' updates are not columns
+    (:class:`~harness.history.segments.UpdateColumns`), or when an update carries
+    a value no live write wrote, one write reaches an observer twice, or the
+    order is a cycle: the two functions then judge the key.
     """
     observers = history.observers
     if not all(isinstance(o.updates, UpdateColumns) or not o.updates for o in observers):
         return None
+    writes = history.writes
     result = KeyOrder()
-    by_token = result.by_token
     live: dict[Token, list[int]] = {}
-    for number, write in enumerate(history.writes):
-        by_token.setdefault(write.token, []).append(write)
+    for number, write in enumerate(writes):
+        result.by_token.setdefault(write.token, []).append(write)
         if write.status != FAILED:
             live.setdefault(write.token, []).append(number)
-    owed = _owed(history, result)
-    invokes = [w.inv for w in owed]
-    numbers = {write: number for number, write in enumerate(history.writes)}
-    owed_numbers = [numbers[w] for w in owed]
-    one_domain = len({w.domain for w in owed}) <= 1
-    # Writes sent this long before an observer's end were acknowledged before it.
-    slowest = max((w.comp - w.inv for w in owed), default=0)
-    #: Per token list (one a key), each token's write: its number, or a mark.
-    writes_of: dict[int, list[int]] = {}
-    links: set[tuple[int, int]] = set()
+    walks = _Walks(live)
+    owed = _Owed(history, result)
+    links: Counter[tuple[int, int]] = Counter()
     received: set[int] = set()
-    delivered = 0
+    delivered, all_delivered = 0, True
     for observer in observers:
-        seen = _walk(observer, live, writes_of, links, result)
+        walk = walks(observer)
+        seen = _received(walk)
         if seen is None:
             return None  # unknown_value, failed_write_visible or duplicate_update
+        result.ambiguous_updates += walk.count(_SEVERAL)
+        links.update(pairwise(walk))
         received |= seen
-        if observer.start is None:
-            continue
-        start, end = observer.start, observer.end
-        low, high = bisect_right(invokes, start), bisect_left(invokes, end)
-        if low >= high:
-            continue
-        if not one_domain or owed[low].domain != observer.domain:
-            owed_here = [
-                owed_numbers[i]
-                for i in range(low, high)
-                if owed[i].comp < end and owed[i].domain == observer.domain
-            ]
-        else:
-            surely = high
-            while surely > low and invokes[surely - 1] >= end - slowest:
-                surely -= 1
-            owed_here = owed_numbers[low:surely]
-            owed_here += [owed_numbers[i] for i in range(surely, high) if owed[i].comp < end]
+        owed_here = owed(observer)
         delivered += len(owed_here)
-        if not seen.issuperset(owed_here):
-            return None  # lost_update
-    writes = history.writes
-    succ: dict[Write, Write] = {}
-    pred: set[Write] = set()
-    for before, after in links:
-        if before < 0 or after < 0:
-            continue
-        first, then = writes[before], writes[after]
-        if first in succ or then in pred:
-            return None  # two orders: a gap or an order_divergence
-        succ[first] = then
-        pred.add(then)
-    chains, placed = _chains(succ)
-    if not placed.issuperset(succ):
-        return None  # a cycle
-    result.chain = _the_chain(history, chains, placed, {writes[n] for n in received})
+        all_delivered = all_delivered and seen.issuperset(owed_here)
+    # write -> the writes observers received right after it (right before it), in the
+    # order check_order meets them, with how many did.
+    succ: dict[int, dict[int, int]] = {}
+    pred: dict[int, dict[int, int]] = {}
+    for (before, after), count in links.items():
+        if before >= 0 and after >= 0:
+            succ.setdefault(before, {})[after] = count
+            pred.setdefault(after, {})[before] = count
+    if any(len(c) > 1 for c in succ.values()) or any(len(c) > 1 for c in pred.values()):
+        result.broken = True
+        _blame_quietly(history, walks, succ, pred, report)
+    else:
+        chain_succ = {writes[a]: writes[next(iter(c))] for a, c in succ.items()}
+        chains, placed = _chains(chain_succ)
+        if not placed.issuperset(chain_succ):
+            return None  # a cycle
+        result.chain = _the_chain(history, chains, placed, {writes[n] for n in received})
+    if not all_delivered:
+        for observer in observers:
+            if observer.start is not None:
+                seen = set(walks(observer))
+                for number in owed(observer):
+                    if number not in seen:
+                        report(_lost(history, observer, writes[number]))
     return result, delivered
 
 
-def _walk(
-    observer: Observer,
-    live: dict[Token, list[int]],
-    writes_of: dict[int, list[int]],
-    links: set[tuple[int, int]],
-    result: KeyOrder,
-) -> set[int] | None:
-    """The numbers of the writes ``observer`` received, its links added to ``links``;
-    None if it received an update of no live write, or of one write twice."""
-    updates = observer.updates
-    if not isinstance(updates, UpdateColumns):
-        return set()  # no updates
-    of_token = writes_of.get(id(updates.tokens))
-    if of_token is None:
-        of_token = writes_of[id(updates.tokens)] = [
-            _one_write(live.get(token[:2]))
-            for token in updates.tokens  # type: ignore[call-overload]
-        ]
-    walk = list(map(of_token.__getitem__, updates.token_ids))
+class _Walks:
+    """An observer's updates as the numbers of the writes they carry (_SEVERAL for a
+    value that live writes wrote more than once, _NO_WRITE for one none wrote)."""
+
+    def __init__(self, live: dict[Token, list[int]]) -> None:
+        self.live = live
+        #: Per token list (one a key): each token's write.
+        self.writes_of: dict[int, list[int]] = {}
+
+    def __call__(self, observer: Observer) -> list[int]:
+        updates = observer.updates
+        if not isinstance(updates, UpdateColumns):
+            return []
+        of_token = self.writes_of.get(id(updates.tokens))
+        if of_token is None:
+            of_token = self.writes_of[id(updates.tokens)] = [
+                _one_write(self.live.get(token[:2]))  # type: ignore[call-overload]
+                for token in updates.tokens
+            ]
+        return list(map(of_token.__getitem__, updates.token_ids))
+
+
+def _received(walk: list[int]) -> set[int] | None:
+    """The writes a walk received; None if one of them twice, or one no live write wrote."""
     if _NO_WRITE in walk:
         return None
-    several = walk.count(_SEVERAL)
     seen = set(walk)
     seen.discard(_SEVERAL)
-    if len(seen) != len(walk) - several:
-        return None
-    result.ambiguous_updates += several
-    # Consecutive updates of known writes are links; one of several writes breaks them.
-    links.update(pairwise(walk))
-    return seen
+    return seen if len(seen) == len(walk) - walk.count(_SEVERAL) else None
+
+
+class _Owed:
+    """The writes (numbers) an observer is owed, as check_completeness finds them."""
+
+    def __init__(self, history: KeyHistory, order: KeyOrder) -> None:
+        self.owed = owed = _owed(history, order)
+        self.invokes = [w.inv for w in owed]
+        numbers = {write: number for number, write in enumerate(history.writes)}
+        self.numbers = [numbers[w] for w in owed]
+        self.one_domain = len({w.domain for w in owed}) <= 1
+        # A write sent this long before an observer's end was acknowledged before it.
+        self.slowest = max((w.comp - w.inv for w in owed), default=0)
+
+    def __call__(self, observer: Observer) -> list[int]:
+        if observer.start is None:
+            return []
+        owed, invokes, numbers, end = self.owed, self.invokes, self.numbers, observer.end
+        low, high = bisect_right(invokes, observer.start), bisect_left(invokes, end)
+        if low >= high:
+            return []
+        if not self.one_domain or owed[low].domain != observer.domain:
+            return [
+                numbers[i]
+                for i in range(low, high)
+                if owed[i].comp < end and owed[i].domain == observer.domain
+            ]
+        surely = high
+        while surely > low and invokes[surely - 1] >= end - self.slowest:
+            surely -= 1
+        return numbers[low:surely] + [numbers[i] for i in range(surely, high) if owed[i].comp < end]
+
+
+def _blame_quietly(
+    history: KeyHistory,
+    walks: _Walks,
+    succ: dict[int, dict[int, int]],
+    pred: dict[int, dict[int, int]],
+    report: Report,
+) -> None:
+    """:func:`_blame` on walks of write numbers: each observer's first link that breaks
+    the majority's, and the first observer to have received the majority's."""
+    usual_next = {w: max(c, key=c.__getitem__) for w, c in succ.items()}
+    usual_prev = {w: max(c, key=c.__getitem__) for w, c in pred.items()}
+    usual = {(a, b) for a, b in usual_next.items() if usual_prev[b] == a}
+    blamed: list[tuple[Observer, int]] = []
+    for observer in history.observers:
+        links = list(pairwise(walks(observer)))
+        odd = {(a, b) for a, b in set(links).difference(usual) if a >= 0 and b >= 0}
+        if odd:
+            blamed.append((observer, list(map(odd.__contains__, links)).index(True) + 1))
+    writes = history.writes
+    number = {write: n for n, write in enumerate(writes)}
+    next_write = {writes[a]: writes[b] for a, b in usual_next.items()}
+    prev_write = {writes[b]: writes[a] for b, a in usual_prev.items()}
+    witnesses = _first_seen(history, walks, blamed, usual_next, usual_prev)
+    for observer, index in blamed:
+        walk = walks(observer)
+        seen = set(walk)
+        report(
+            _blamed(
+                history, observer, index, writes[walk[index - 1]], writes[walk[index]],
+                next_write, prev_write,
+                lambda pair: witnesses[(number[pair[0]], number[pair[1]])],
+                lambda write, seen=seen: number[write] in seen,  # type: ignore[misc]
+            )
+        )  # fmt: skip
+
+
+def _first_seen(
+    history: KeyHistory,
+    walks: _Walks,
+    blamed: list[tuple[Observer, int]],
+    usual_next: dict[int, int],
+    usual_prev: dict[int, int],
+) -> dict[tuple[int, int], tuple[Observer, int]]:
+    """For each majority link a blamed observer broke: the first observer to receive
+    it, and where (the index of the second of its two updates)."""
+    wanted: set[tuple[int, int]] = set()
+    for observer, index in blamed:
+        walk = walks(observer)
+        before, after = walk[index - 1], walk[index]
+        if usual_next[before] != after:
+            wanted.add((before, usual_next[before]))
+        else:
+            wanted.add((usual_prev[after], after))
+    out: dict[tuple[int, int], tuple[Observer, int]] = {}
+    for observer in history.observers:
+        if not wanted:
+            break
+        links = list(pairwise(walks(observer)))
+        for link in wanted.intersection(links):
+            out[link] = (observer, links.index(link) + 1)
+        wanted.difference_update(out)
+    return out
 
 
 def _one_write(numbers: list[int] | None) -> int:

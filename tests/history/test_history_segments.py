@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.history.events import Update
@@ -40,6 +40,7 @@ def _update(t: int, value: str | None, **fields: str) -> dict:
     return {**base, "p": "alice", "s": "s", "by": "bob", **fields}
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(
         st.tuples(

@@ -88,7 +88,7 @@ def main() -> None:
     late_fault = None
     if args.late_fault_after is not None:
         late_fault = LateFault(run_dir.parent, time.time() + args.late_fault_after)
-        command += late_fault.swarm_args()
+        command += late_fault.swarm_args(args.restart_every > 0)
     started = time.monotonic()
     swarm = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(swarm.pid)
@@ -122,6 +122,8 @@ def main() -> None:
     if late_fault is not None:
         late_fault.stop()
     last_live = next((line for line in reversed(output) if line.startswith("[")), "")
+    if not (run_dir / "run.json").exists():
+        sys.exit("the swarm wrote no run.json; its output:\n" + "".join(output[-30:]))
     info = orjson.loads((run_dir / "run.json").read_bytes())
     recorded = sum(
         line.count(b"\n") - 1 for line in (p.read_bytes() for p in (run_dir / "history").glob("*"))
@@ -163,9 +165,12 @@ class LateFault:
         self.args += ["--fault-at", repr(fault_at), "--pidfile", str(self.pidfile)]
         subprocess.run([*self.args[:2], "restart", *self.args[2:]], check=True, timeout=60)
 
-    def swarm_args(self) -> list[str]:
-        restart = shlex.join([*self.args[:2], "restart", *self.args[2:]])
-        return ["--url", f"ws://127.0.0.1:{self.port}/", "--restart-cmd", restart]
+    def swarm_args(self, restarting: bool) -> list[str]:
+        """The server is started already; the swarm restarts it if it restarts at all."""
+        url = ["--url", f"ws://127.0.0.1:{self.port}/"]
+        if not restarting:
+            return url
+        return [*url, "--restart-cmd", shlex.join([*self.args[:2], "restart", *self.args[2:]])]
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -22,9 +22,12 @@ effect, observers owed writes while active, quiescent gets for convergence, the
 linearizability search's state) are every check there is, and the property
 tests demand the same verdict as ``check``. Judging whole keys gives that by
 construction: the segment of a key, partitioned, is exactly the key history
-``check`` builds. Its bound is the largest key's history within a session, not the
-run's; a segment stores each string once a frame, so a loaded event takes about 160
-bytes rather than the 650 of one decoded from JSON.
+``check`` builds. What makes a whole key cheap is that nearly all of it is
+updates, and a segment keeps those as columns, an observer's updates two arrays
+(:class:`~harness.history.segments.UpdateColumns`): the order and completeness
+checks run over them in passes of built-in functions
+(:func:`harness.checker.order.check_quietly`), and an update costs about 12
+bytes loaded, rather than the 650 of one decoded from JSON.
 
 A session whose every participant has left is judged during the run, key by key
 (:meth:`StreamChecker._judge_finished_sessions`), on a history so far that the
@@ -56,7 +59,7 @@ from harness.checker.core import Collector, _check_violations, conclude, judge_k
 from harness.checker.operations import KeyHistory, Partitioned, Write, partition
 from harness.checker.search import DEFAULT_BUDGET
 from harness.checker.verdict import Anomaly, Verdict
-from harness.history.events import EVENT_TYPES, Closed, Done, Event, Invoke
+from harness.history.events import EVENT_KINDS, KIND_NUMBERS, Closed, Done, Invoke
 from harness.history.reader import History, paused_gc
 from harness.history.segments import WATERMARK_MARGIN_NS, LoadedKey, Segments, SessionKey
 
@@ -392,25 +395,20 @@ def _judge_inherited(session_key: SessionKey) -> tuple[tuple[Collector, Counter[
         return (found, counts, _pack_writes(writes)), _inherited.largest_key
 
 
-#: An event's kind, as _pack_writes gives it: its index here.
-_EVENT_KINDS: tuple[type[Event], ...] = tuple(EVENT_TYPES.values())
-_KIND_INDEX = {kind: index for index, kind in enumerate(_EVENT_KINDS)}
-
-
 def _pack_writes(writes: list[Write]) -> bytes:
-    """A key's writes for the process that judges its session's key limit: marshal takes
-    a tenth of the time pickle does over these many small objects, the verdict's wait."""
+    """A key's writes, for the process that judges its session's key limit. Not pickled:
+    over these many small objects that took a fifth of the verdict's wait (README)."""
     return marshal.dumps(
         [
             (w.participant, w.value, w.inv, w.comp, w.status, w.domain, w.gave_up, w.code,
-             [(_KIND_INDEX[type(e)], tuple(e)) for e in w.events])
+             [(KIND_NUMBERS[type(e)], tuple(e)) for e in w.events])
             for w in writes
         ]
     )  # fmt: skip
 
 
 def _unpack_writes(packed: bytes) -> list[Write]:
-    new, kinds = tuple.__new__, _EVENT_KINDS
+    new, kinds = tuple.__new__, EVENT_KINDS
     return [
         Write(participant, value, inv, comp, status, domain, gave_up,
               [new(kinds[kind], fields) for kind, fields in events], code)

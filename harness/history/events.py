@@ -335,3 +335,6 @@ Event = Invoke | Done | Update | Closed | Violation
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (Invoke, Done, Update, Closed, Violation)
 }
+#: Each kind by a number (its index), for the checker's compact encodings of events.
+EVENT_KINDS: tuple[type[Event], ...] = tuple(EVENT_TYPES.values())
+KIND_NUMBERS: dict[type[Event], int] = {kind: number for number, kind in enumerate(EVENT_KINDS)}

@@ -5,7 +5,8 @@
         segments.feed_file(path)      # again and again while the file grows: it tails
     segments.finish()                 # complete: requests still open never got a reply
     for session_key in segments.keys:
-        events = segments.load(session_key)   # that key's events, as partition() would group them
+        loaded = segments.load(session_key)   # that key's events, as partition() would group them
+        parts = partition(loaded.history, loaded.updates_of)
 
 The checker partitions a history by (session, key) before judging it
 (:func:`harness.checker.operations.partition`), and a key's judgement needs
@@ -28,14 +29,21 @@ it is loaded, for the connections it has observers on; partition reads them only
 after every other event.
 
 A segment is a series of frames, each a 4-byte length and a :mod:`marshal` dump of
-the events written out together: their kinds, then all their fields in a row. Not
-JSON: the events were validated once, as they were read, and loading the largest
-keys again at the end is what a run waits for. A frame stores a string once however
-many of its events carry it (the session, the key, a value every observer was sent),
-so an event loaded takes about a quarter of the memory a decoded JSON line does, and
-loads about eight times as fast (README, "The streaming checker"). Events keep no
-JSON of their own (``record`` is None), so a counterexample quotes them the same
-either way.
+what was written out together: the events' kinds, then all their fields in a row,
+then the updates. Not JSON: the events were validated once, as they were read, and
+loading the largest keys again at the end is what a run waits for. A frame stores a
+string once however many of its events carry it (the session, the key, a value), so
+an event loaded takes about a quarter of the memory a decoded JSON line does. Events
+keep no JSON of their own (``record`` is None), so a counterexample quotes them the
+same either way.
+
+Updates, nearly all of a history, are not stored as events but as columns, an
+observer's updates two arrays (:class:`UpdateColumns`): a token, which is the value
+and its writer, and the time. An event marks where partition starts each observer
+(an observe's reply, or the first update of an observer whose observe was not
+recorded), and :meth:`Segments.load` hands it its columns
+(:meth:`LoadedKey.updates_of`), so partition gives each observer exactly the
+updates it would have collected.
 """
 
 from __future__ import annotations
@@ -54,7 +62,9 @@ import orjson
 
 from harness.errors import HistoryError
 from harness.history.events import (
+    EVENT_KINDS,
     EVENT_TYPES,
+    KIND_NUMBERS,
     Closed,
     Done,
     Event,
@@ -73,10 +83,7 @@ BUFFER_EVENTS = 32_768
 FRAME_EVENTS = 2_048
 #: A frame's length, ahead of its marshal dump.
 _FRAME_SIZE = struct.Struct("<I")
-#: An event's kind in a frame: its index here.
-_KINDS: tuple[type[Event], ...] = tuple(EVENT_TYPES.values())
-_KIND_OF = {kind: index for index, kind in enumerate(_KINDS)}
-_WIDTHS = tuple(len(kind._fields) for kind in _KINDS)
+_WIDTHS = tuple(len(kind._fields) for kind in EVENT_KINDS)
 #: Added to an event's kind when it starts an observer (see :class:`UpdateColumns`).
 _STARTS_OBSERVER = 0x80
 #: A history file is read this much at a time.
@@ -429,7 +436,7 @@ class Segments:
         """Buffer ``event`` for ``target``'s segment; ``starts``: the (conn, observer
         id) of the observer it starts, where partition would start one."""
         segment = self._segment(target)
-        kind = _KIND_OF[type(event)]
+        kind = KIND_NUMBERS[type(event)]
         if starts is not None:
             self._observers[starts] = _Observed(target, segment, segment.started)
             segment.started += 1
@@ -517,7 +524,7 @@ class Segments:
             data = segment.path.read_bytes() if segment.path.exists() else b""
         except OSError as exc:
             raise HistoryError(f"{segment.path}: cannot read: {exc.strerror or exc}") from None
-        events, new, classes, widths = out.events, tuple.__new__, _KINDS, _WIDTHS
+        events, new, classes, widths = out.events, tuple.__new__, EVENT_KINDS, _WIDTHS
         #: The key's tokens, each once, and the columns of each observer by number.
         tokens: list[tuple[Any, ...]] = []
         token_ids: dict[tuple[Any, ...], int] = {}

@@ -127,6 +127,11 @@ class Follower:
         self.checker.segments.remove()
 
 
+#: verdict.html is sent the updates of a drawn key within this long of a counterexample's
+#: events: twenty times the least it draws either side of one (reports.timeline.pages).
+PAGE_SLACK_NS = 5_000_000_000
+
+
 def judge_files(
     checker: StreamChecker, paths: list[Path], phases: dict[str, float] | None = None
 ) -> tuple[Verdict, History]:
@@ -155,26 +160,32 @@ def _size(path: Path) -> int:
 
 def page_history(verdict: Verdict, segments: Segments) -> History:
     """The history verdict.html draws: the key of each kind's smallest counterexample
-    (the one the page draws) in full, the page itself keeping the neighbourhood, and
-    every counterexample's events. Counterexample events are the verdict's own
-    objects: the page finds them by identity.
+    (the one the page draws), and every counterexample's events. Counterexample events
+    are the verdict's own objects: the page finds them by identity.
 
-    Only the drawn keys: a run whose anomalies span every key would otherwise load,
-    send and index its whole last stretch again for a page that shows one window.
+    Only the drawn keys, and of their updates (nearly all of a key) only those within
+    :data:`PAGE_SLACK_NS` of an event of a drawn counterexample: a run whose anomalies
+    span every key, or a key of millions of updates, would otherwise load, send and
+    index its whole history again for a page whose every timeline draws a few hundred
+    events (a lost update's counterexample spans the observer's whole life, and the page
+    draws the events nearest the middle of the span when it cannot draw them all).
     """
     spanning = segments.history
     quoted: dict[Any, Any] = {}
     for anomaly in verdict.anomalies:
         for event in anomaly.events:
             quoted.setdefault(event, event)
-    keys: list[tuple[str, str]] = []
+    windows: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for anomaly in verdict.examples.values():
         place = (anomaly.session or "", anomaly.key or "")
-        if anomaly.key is not None and place in segments.keys and place not in keys:
-            keys.append(place)
+        if anomaly.key is None or place not in segments.keys or not anomaly.events:
+            continue
+        windows.setdefault(place, []).extend(
+            (event.time - PAGE_SLACK_NS, event.time + PAGE_SLACK_NS) for event in anomaly.events
+        )
     seen: dict[int, Any] = {id(event): event for event in quoted.values()}
-    for place in keys:
-        for event in segments.load(place).events():
+    for place, around in windows.items():
+        for event in segments.load(place).events(around):
             event = quoted.get(event, event)
             seen.setdefault(id(event), event)
     events = sorted(seen.values(), key=lambda e: (e.domain, e.time))

@@ -416,14 +416,24 @@ def check_quietly(history: KeyHistory, report: Report) -> tuple[KeyOrder, int] |
 
 class _Walks:
     """An observer's updates as the numbers of the writes they carry (_SEVERAL for a
-    value that live writes wrote more than once, _NO_WRITE for one none wrote)."""
+    value that live writes wrote more than once, _NO_WRITE for one none wrote).
+
+    Each is kept once made, for the passes that report: a reference an update, which
+    is less than its columns take (the numbers are the same few int objects)."""
 
     def __init__(self, live: dict[Token, list[int]]) -> None:
         self.live = live
         #: Per token list (one a key): each token's write.
         self.writes_of: dict[int, list[int]] = {}
+        self.made: dict[int, list[int]] = {}
 
     def __call__(self, observer: Observer) -> list[int]:
+        made = self.made.get(id(observer))
+        if made is None:
+            made = self.made[id(observer)] = self._make(observer)
+        return made
+
+    def _make(self, observer: Observer) -> list[int]:
         updates = observer.updates
         if not isinstance(updates, UpdateColumns):
             return []

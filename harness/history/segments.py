@@ -172,12 +172,23 @@ class LoadedKey:
         whole = all(columns[k] is found for k, found in self.columns.items())
         return LoadedKey(self.history, columns), whole
 
-    def events(self) -> list[Event]:
-        """Every event of the key, the updates included, in no particular order."""
+    def events(self, around: Sequence[tuple[int, int]] = ()) -> list[Event]:
+        """Every event of the key in no particular order, the updates included: all of
+        them, or those received within one of the windows ``around`` (low, high)."""
         # An update that started an observer is among its columns as well.
         columns = self.columns
         events = [e for e in self.history.events if type(e) is not Update or id(e) not in columns]
-        return [*events, *(u for found in columns.values() for u in found)]
+        for found in columns.values():
+            if around:
+                times = found.times
+                events += [
+                    found[i]
+                    for i in range(len(times))
+                    if any(low <= times[i] <= high for low, high in around)
+                ]
+            else:
+                events += found
+        return events
 
 
 @dataclass(slots=True, eq=False)
